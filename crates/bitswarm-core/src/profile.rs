@@ -1,0 +1,322 @@
+//! Encoding profiles: codec parameters plus the swarm fields (complexity level, redundancy,
+//! error correction, target device class).
+//!
+//! A profile is plain data with a [`Profile::validate`] that names the valid range of the first
+//! field that is out of it; nothing runs on an unvalidated profile.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{Error, Rational, Result, VideoInfo};
+
+/// The video coding standard of a bitstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    H264,
+}
+
+/// The encoder implementation that produces a bitstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderKind {
+    /// Cisco's OpenH264, in-process.
+    OpenH264,
+}
+
+impl EncoderKind {
+    /// Every encoder this build knows.
+    pub const ALL: &'static [EncoderKind] = &[EncoderKind::OpenH264];
+
+    pub fn codec(self) -> Codec {
+        match self {
+            EncoderKind::OpenH264 => Codec::H264,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EncoderKind::OpenH264 => "openh264",
+        }
+    }
+}
+
+impl fmt::Display for EncoderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for EncoderKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        EncoderKind::ALL
+            .iter()
+            .copied()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| Error::UnknownEncoder(s.to_owned()))
+    }
+}
+
+/// The class of device a profile is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceClass {
+    Mobile,
+    Desktop,
+    Tv,
+    Vr,
+}
+
+/// How the encoder spends bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "mode")]
+pub enum RateControl {
+    /// Average bitrate in kbit/s.
+    Bitrate { kbps: u32 },
+    /// Constant quantiser (H.264 QP, 0 best .. 51 worst).
+    Qp { qp: u8 },
+}
+
+/// Output resolution of a profile; written `"source"` or `"WIDTHxHEIGHT"` in JSON and TOML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Resolution {
+    /// Keep the source's width and height.
+    Source,
+    /// Scale to this size.
+    Fixed { width: u32, height: u32 },
+}
+
+impl Resolution {
+    /// The output size for a source of `source` geometry.
+    pub fn resolve(self, source: &VideoInfo) -> (u32, u32) {
+        match self {
+            Resolution::Source => (source.width, source.height),
+            Resolution::Fixed { width, height } => (width, height),
+        }
+    }
+}
+
+impl fmt::Display for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Resolution::Source => f.write_str("source"),
+            Resolution::Fixed { width, height } => write!(f, "{width}x{height}"),
+        }
+    }
+}
+
+impl From<Resolution> for String {
+    fn from(r: Resolution) -> String {
+        r.to_string()
+    }
+}
+
+impl TryFrom<String> for Resolution {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl FromStr for Resolution {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "source" {
+            return Ok(Resolution::Source);
+        }
+        let bad = || Error::OutOfRange {
+            field: "resolution",
+            value: format!("{s:?}"),
+            expected: "\"source\" or \"WIDTHxHEIGHT\"".into(),
+        };
+        let (w, h) = s.split_once('x').ok_or_else(bad)?;
+        Ok(Resolution::Fixed {
+            width: w.parse().map_err(|_| bad())?,
+            height: h.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// Valid range of [`Profile::complexity`].
+pub const COMPLEXITY_RANGE: std::ops::RangeInclusive<u8> = 1..=10;
+/// Valid range of [`Profile::redundancy`].
+pub const REDUNDANCY_RANGE: std::ops::RangeInclusive<u8> = 0..=8;
+/// Valid range of [`Profile::error_correction`].
+pub const ERROR_CORRECTION_RANGE: std::ops::RangeInclusive<u8> = 0..=3;
+/// Valid range of [`Profile::gop`], in frames.
+pub const GOP_RANGE: std::ops::RangeInclusive<u32> = 1..=1000;
+/// Valid range of a bitrate, kbit/s.
+pub const BITRATE_RANGE: std::ops::RangeInclusive<u32> = 16..=200_000;
+/// Valid range of an H.264 QP.
+pub const QP_RANGE: std::ops::RangeInclusive<u8> = 0..=51;
+
+/// One encoding profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// A short name for reports (`"main"`, `"mobile-360p"`).
+    pub name: String,
+    pub encoder: EncoderKind,
+    pub resolution: Resolution,
+    pub rate: RateControl,
+    /// Keyframe interval in frames; every chunk starts a closed GOP.
+    pub gop: u32,
+    /// Output frame rate; `None` keeps the source rate (the only mode the encoder path runs today).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<Rational>,
+    /// Computational cost 1 (cheapest) ..= 10 (most effort), mapped to encoder effort.
+    pub complexity: u8,
+    /// Extra servers that encode each chunk in parallel (0 = one copy).
+    pub redundancy: u8,
+    /// Error-correction level 0 (none) ..= 3, carried to delivery (FEC); see docs/PROFILES.md.
+    pub error_correction: u8,
+    pub device: DeviceClass,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            name: "main".into(),
+            encoder: EncoderKind::OpenH264,
+            resolution: Resolution::Source,
+            rate: RateControl::Qp { qp: 26 },
+            gop: 50,
+            fps: None,
+            complexity: 5,
+            redundancy: 0,
+            error_correction: 0,
+            device: DeviceClass::Desktop,
+        }
+    }
+}
+
+fn check<T: PartialOrd + Copy + fmt::Display>(
+    field: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<()> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::OutOfRange {
+            field,
+            value: value.to_string(),
+            expected: format!("{}..={}", range.start(), range.end()),
+        })
+    }
+}
+
+impl Profile {
+    /// Checks every field against its range.
+    pub fn validate(&self) -> Result<()> {
+        if self.name.is_empty() || self.name.len() > 64 {
+            return Err(Error::OutOfRange {
+                field: "name",
+                value: format!("{:?}", self.name),
+                expected: "1..=64 characters".into(),
+            });
+        }
+        check("complexity", self.complexity, COMPLEXITY_RANGE)?;
+        check("redundancy", self.redundancy, REDUNDANCY_RANGE)?;
+        check(
+            "error_correction",
+            self.error_correction,
+            ERROR_CORRECTION_RANGE,
+        )?;
+        check("gop", self.gop, GOP_RANGE)?;
+        match self.rate {
+            RateControl::Bitrate { kbps } => check("bitrate", kbps, BITRATE_RANGE)?,
+            RateControl::Qp { qp } => check("qp", qp, QP_RANGE)?,
+        }
+        if let Resolution::Fixed { width, height } = self.resolution {
+            let fps = Rational { num: 25, den: 1 };
+            VideoInfo::new(width, height, fps)?;
+        }
+        if let Some(fps) = self.fps {
+            return Err(Error::Unsupported(format!(
+                "frame-rate conversion to {fps} (profiles keep the source frame rate: leave `fps` out)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Output geometry of this profile for a source.
+    pub fn output_info(&self, source: &VideoInfo) -> VideoInfo {
+        let (width, height) = self.resolution.resolve(source);
+        VideoInfo {
+            width,
+            height,
+            fps: source.fps,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_profile_is_valid() {
+        Profile::default().validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_fields_name_the_range() {
+        let p = Profile {
+            complexity: 11,
+            ..Profile::default()
+        };
+        assert_eq!(
+            p.validate().unwrap_err().to_string(),
+            "invalid complexity 11 (expected 1..=10)"
+        );
+        let p = Profile {
+            rate: RateControl::Qp { qp: 60 },
+            ..Profile::default()
+        };
+        assert_eq!(
+            p.validate().unwrap_err().to_string(),
+            "invalid qp 60 (expected 0..=51)"
+        );
+        let p = Profile {
+            resolution: Resolution::Fixed {
+                width: 641,
+                height: 360,
+            },
+            ..Profile::default()
+        };
+        assert!(p.validate().unwrap_err().to_string().contains("641"));
+    }
+
+    #[test]
+    fn profile_round_trips_through_json() {
+        let p = Profile {
+            resolution: Resolution::Fixed {
+                width: 640,
+                height: 360,
+            },
+            rate: RateControl::Bitrate { kbps: 800 },
+            device: DeviceClass::Vr,
+            ..Profile::default()
+        };
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(json.contains(r#""device":"vr""#), "{json}");
+        let back: Profile = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+        assert!(json.contains(r#""resolution":"640x360""#), "{json}");
+        assert_eq!("source".parse::<Resolution>().unwrap(), Resolution::Source);
+        assert!("640by360".parse::<Resolution>().is_err());
+    }
+
+    #[test]
+    fn encoder_names_parse() {
+        assert_eq!(
+            "openh264".parse::<EncoderKind>().unwrap(),
+            EncoderKind::OpenH264
+        );
+        assert!("x266".parse::<EncoderKind>().is_err());
+    }
+}
