@@ -1,0 +1,361 @@
+//! Scheduler behaviour in virtual time: load-aware assignment, redundancy, failures.
+
+use std::time::Duration;
+
+use bitswarm_controller::{
+    AttemptOutcome, Capabilities, ChunkSpan, Command, Completion, Load, Scheduler, SchedulerConfig,
+    SwarmConfig, SwarmPolicy,
+};
+use bitswarm_core::{EncoderKind, Profile};
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+fn caps() -> Capabilities {
+    Capabilities {
+        encoders: vec![EncoderKind::OpenH264],
+        cores: 2,
+    }
+}
+
+/// A policy that always answers `config`.
+fn fixed(swarm_size: u32, redundancy: u8) -> SwarmPolicy {
+    SwarmPolicy {
+        rules: vec![],
+        fallback: SwarmConfig {
+            swarm_size,
+            complexity_level: 5,
+            redundancy,
+        },
+    }
+}
+
+fn span(index: u32, scene: u32) -> ChunkSpan {
+    ChunkSpan {
+        index,
+        first_frame: u64::from(index) * 10,
+        frames: 10,
+        scene,
+    }
+}
+
+/// Chunk assignments in the command queue, as (server, chunk, attempt); profiles skipped.
+fn drain(s: &mut Scheduler) -> (Vec<(String, u32, u32)>, Vec<(String, u32, u32)>) {
+    let (mut assigned, mut cancelled) = (vec![], vec![]);
+    while let Some(c) = s.poll_command() {
+        match c {
+            Command::AssignChunk {
+                server,
+                chunk,
+                attempt,
+                ..
+            } => assigned.push((server, chunk, attempt)),
+            Command::Cancel {
+                server,
+                chunk,
+                attempt,
+            } => cancelled.push((server, chunk, attempt)),
+            Command::AssignProfile { .. } => {}
+        }
+    }
+    (assigned, cancelled)
+}
+
+fn scheduler(policy: SwarmPolicy, cfg: SchedulerConfig, servers: &[&str]) -> Scheduler {
+    let mut s = Scheduler::new(cfg, policy, Profile::default());
+    for id in servers {
+        s.server_online(Duration::ZERO, id, caps());
+    }
+    s
+}
+
+#[test]
+fn chunks_go_to_the_least_loaded_server_by_telemetry() {
+    let mut s = scheduler(fixed(3, 0), SchedulerConfig::default(), &["a", "b", "c"]);
+    let load = |cpu, queue| Load {
+        cpu_load: cpu,
+        free: 1.0 - cpu,
+        queue_depth: queue,
+    };
+    s.server_load(secs(0.1), "a", load(0.9, 1));
+    s.server_load(secs(0.1), "b", load(0.2, 0));
+    s.server_load(secs(0.1), "c", load(0.1, 1));
+    s.add_chunk(secs(0.2), span(0, 0), 5);
+    let (assigned, _) = drain(&mut s);
+    assert_eq!(
+        assigned,
+        vec![("b".to_string(), 0, 0)],
+        "b has the empty queue"
+    );
+}
+
+#[test]
+fn profile_is_sent_once_per_server_before_its_first_chunk() {
+    let mut s = scheduler(fixed(1, 0), SchedulerConfig::default(), &["a"]);
+    s.add_chunk(secs(0.0), span(0, 0), 5);
+    s.add_chunk(secs(0.0), span(1, 0), 5);
+    let cmds: Vec<_> = std::iter::from_fn(|| s.poll_command()).collect();
+    assert!(
+        matches!(&cmds[0], Command::AssignProfile { server, profile, .. } if server == "a" && profile.complexity == 5)
+    );
+    assert!(matches!(&cmds[1], Command::AssignChunk { chunk: 0, .. }));
+    assert!(matches!(&cmds[2], Command::AssignChunk { chunk: 1, .. }));
+    assert_eq!(cmds.len(), 3);
+}
+
+#[test]
+fn swarm_size_limits_the_servers_a_scene_uses() {
+    let cfg = SchedulerConfig {
+        slots_per_server: 1,
+        ..SchedulerConfig::default()
+    };
+    let mut s = scheduler(fixed(2, 0), cfg, &["a", "b", "c", "d"]);
+    for i in 0..4 {
+        s.add_chunk(secs(0.0), span(i, 0), 5);
+    }
+    let (assigned, _) = drain(&mut s);
+    let servers: Vec<_> = assigned.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(servers, vec!["a", "b"], "two servers, one slot each");
+    s.chunk_completed(secs(1.0), 0, 0, 100, 7, true);
+    let (assigned, _) = drain(&mut s);
+    assert_eq!(assigned, vec![("a".to_string(), 2, 0)]);
+}
+
+#[test]
+fn redundant_copies_run_on_distinct_servers_and_the_loser_is_cancelled() {
+    let mut s = scheduler(fixed(1, 1), SchedulerConfig::default(), &["a", "b"]);
+    s.add_chunk(secs(0.0), span(0, 0), 5);
+    let (assigned, _) = drain(&mut s);
+    assert_eq!(assigned, vec![("a".into(), 0, 0), ("b".into(), 0, 1)]);
+    assert_eq!(
+        s.chunk_completed(secs(1.0), 0, 1, 500, 42, true),
+        Completion::Winner
+    );
+    let (_, cancelled) = drain(&mut s);
+    assert_eq!(cancelled, vec![("a".into(), 0, 0)]);
+    assert_eq!(s.unfinished(), 0);
+}
+
+#[test]
+fn verified_redundancy_compares_the_bytes_of_every_copy() {
+    let cfg = SchedulerConfig {
+        verify_redundant: true,
+        ..SchedulerConfig::default()
+    };
+    let mut s = scheduler(fixed(1, 2), cfg, &["a", "b", "c"]);
+    s.add_chunk(secs(0.0), span(0, 0), 5);
+    drain(&mut s);
+    assert_eq!(
+        s.chunk_completed(secs(1.0), 0, 0, 10, 42, true),
+        Completion::Winner
+    );
+    assert_eq!(
+        s.chunk_completed(secs(1.1), 0, 1, 10, 42, true),
+        Completion::Duplicate { identical: true }
+    );
+    assert_eq!(
+        s.chunk_completed(secs(1.2), 0, 2, 10, 43, true),
+        Completion::Duplicate { identical: false }
+    );
+    let outcomes: Vec<_> = s
+        .chunk(0)
+        .unwrap()
+        .attempts
+        .iter()
+        .map(|a| a.outcome.clone())
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            AttemptOutcome::Won,
+            AttemptOutcome::Duplicate { identical: true },
+            AttemptOutcome::Duplicate { identical: false }
+        ]
+    );
+}
+
+#[test]
+fn a_lost_server_with_redundancy_causes_no_reassignment() {
+    let mut s = scheduler(fixed(2, 1), SchedulerConfig::default(), &["a", "b", "c"]);
+    s.add_chunk(secs(0.0), span(0, 0), 5);
+    drain(&mut s);
+    s.server_offline(secs(0.5), "a", "lost");
+    let (assigned, _) = drain(&mut s);
+    assert!(
+        assigned.is_empty(),
+        "b's copy is still running: {assigned:?}"
+    );
+    assert_eq!(
+        s.chunk_completed(secs(1.0), 0, 1, 9, 1, true),
+        Completion::Winner
+    );
+    assert_eq!(s.unfinished(), 0);
+}
+
+#[test]
+fn the_chunks_of_a_lost_server_are_reassigned() {
+    let mut s = scheduler(fixed(2, 0), SchedulerConfig::default(), &["a", "b"]);
+    s.add_chunk(secs(0.0), span(0, 0), 5);
+    s.add_chunk(secs(0.0), span(1, 0), 5);
+    let (assigned, _) = drain(&mut s);
+    assert_eq!(assigned, vec![("a".into(), 0, 0), ("b".into(), 1, 0)]);
+    s.server_offline(secs(0.5), "a", "lost");
+    let (assigned, _) = drain(&mut s);
+    assert_eq!(assigned, vec![("b".into(), 0, 1)]);
+    let lost = &s.chunk(0).unwrap().attempts[0].outcome;
+    assert_eq!(lost, &AttemptOutcome::Lost("lost".into()));
+    // a late completion of the lost attempt is ignored
+    assert_eq!(
+        s.chunk_completed(secs(0.6), 0, 0, 1, 1, true),
+        Completion::Ignored
+    );
+}
+
+#[test]
+fn silent_servers_and_stalled_attempts_time_out() {
+    let cfg = SchedulerConfig {
+        server_timeout_s: 5.0,
+        attempt_timeout_s: 3.0,
+        ..SchedulerConfig::default()
+    };
+    let mut s = scheduler(fixed(2, 0), cfg, &["a", "b"]);
+    s.add_chunk(secs(0.0), span(0, 0), 5);
+    drain(&mut s);
+    // a keeps reporting telemetry but makes no progress on chunk 0
+    for t in 1..=4 {
+        s.server_load(
+            secs(f64::from(t)),
+            "a",
+            Load {
+                cpu_load: 0.5,
+                free: 0.5,
+                queue_depth: 1,
+            },
+        );
+        s.server_load(
+            secs(f64::from(t)),
+            "b",
+            Load {
+                cpu_load: 0.0,
+                free: 1.0,
+                queue_depth: 0,
+            },
+        );
+        s.tick(secs(f64::from(t)));
+    }
+    let (assigned, cancelled) = drain(&mut s);
+    assert_eq!(cancelled, vec![("a".into(), 0, 0)]);
+    assert_eq!(assigned, vec![("b".into(), 0, 1)]);
+    // b goes silent: after 5 s it is taken as lost and a gets the chunk back
+    for t in 5..=10 {
+        s.server_load(
+            secs(f64::from(t)),
+            "a",
+            Load {
+                cpu_load: 0.0,
+                free: 1.0,
+                queue_depth: 0,
+            },
+        );
+        s.tick(secs(f64::from(t)));
+    }
+    let (assigned, _) = drain(&mut s);
+    assert_eq!(assigned, vec![("a".into(), 0, 2)]);
+}
+
+#[test]
+fn the_job_fails_after_the_timeout_when_every_server_is_gone() {
+    let cfg = SchedulerConfig {
+        no_server_timeout_s: 10.0,
+        ..SchedulerConfig::default()
+    };
+    let mut s = scheduler(fixed(1, 0), cfg, &["a"]);
+    s.add_chunk(secs(0.0), span(0, 0), 5);
+    s.server_offline(secs(1.0), "a", "lost");
+    s.tick(secs(10.0));
+    assert!(
+        s.failure().is_none(),
+        "9 s without a server is within the timeout"
+    );
+    s.tick(secs(11.5));
+    let failure = s.failure().expect("job failed");
+    assert!(failure.contains("no encoding server left"), "{failure}");
+    assert!(failure.contains("--resume"), "{failure}");
+}
+
+#[test]
+fn a_server_without_the_encoder_gets_nothing() {
+    let cfg = SchedulerConfig {
+        no_server_timeout_s: 1.0,
+        ..SchedulerConfig::default()
+    };
+    let mut s = Scheduler::new(cfg, fixed(1, 0), Profile::default());
+    s.server_online(
+        secs(0.0),
+        "a",
+        Capabilities {
+            encoders: vec![],
+            cores: 4,
+        },
+    );
+    s.add_chunk(secs(0.0), span(0, 0), 5);
+    s.tick(secs(2.0));
+    assert!(drain(&mut s).0.is_empty());
+    assert!(s
+        .failure()
+        .unwrap()
+        .contains("no server offers encoder openh264"));
+}
+
+#[test]
+fn the_policy_is_re_evaluated_per_scene() {
+    let policy = SwarmPolicy::default();
+    let mut s = scheduler(policy, SchedulerConfig::default(), &["a", "b", "c"]);
+    let hard = s.add_chunk(secs(0.0), span(0, 0), 9);
+    assert_eq!(
+        (hard.swarm_size, hard.complexity_level, hard.redundancy),
+        (3, 9, 2)
+    );
+    // same scene, easier chunk: the scene keeps its decision
+    assert_eq!(s.add_chunk(secs(0.0), span(1, 0), 2), hard);
+    // a new scene of easy content gets the fallback
+    let easy = s.add_chunk(secs(0.0), span(2, 1), 2);
+    assert_eq!(
+        (easy.swarm_size, easy.complexity_level, easy.redundancy),
+        (1, 5, 0)
+    );
+    let scenes: Vec<_> = s
+        .decisions()
+        .iter()
+        .map(|d| (d.scene, d.first_chunk, d.complexity))
+        .collect();
+    assert_eq!(scenes, vec![(0, 0, 9), (1, 2, 2)]);
+    assert_ne!(
+        s.chunk(0).unwrap().profile_id,
+        s.chunk(2).unwrap().profile_id
+    );
+    assert_eq!(
+        s.profile(s.chunk(2).unwrap().profile_id)
+            .unwrap()
+            .complexity,
+        5
+    );
+}
+
+#[test]
+fn free_resources_count_this_jobs_own_share_as_available() {
+    let mut s = scheduler(fixed(2, 0), SchedulerConfig::default(), &["a", "b"]);
+    let busy = Load {
+        cpu_load: 1.0,
+        free: 0.0,
+        queue_depth: 2,
+    };
+    s.server_load(secs(0.0), "a", busy);
+    s.server_load(secs(0.0), "b", busy);
+    assert_eq!(s.free_resources(), 0.0, "both full with other work");
+    s.add_chunk(secs(0.0), span(0, 0), 5);
+    assert_eq!(drain(&mut s).0.len(), 1);
+    // one of a's two slots is ours: (0 + 1/2 + 0) / 2 servers
+    assert_eq!(s.free_resources(), 0.25);
+}
