@@ -195,6 +195,8 @@ impl ChunkState {
 struct Server {
     caps: Capabilities,
     online: bool,
+    /// Leaving gracefully: finishes what it runs, takes nothing new.
+    draining: bool,
     last_seen: Duration,
     load: Option<Load>,
     profiles: BTreeSet<u32>,
@@ -266,6 +268,7 @@ impl Scheduler {
         let server = self.servers.entry(id.to_owned()).or_insert_with(|| Server {
             caps: caps.clone(),
             online: true,
+            draining: false,
             last_seen: now,
             load: None,
             profiles: BTreeSet::new(),
@@ -277,6 +280,7 @@ impl Scheduler {
         }
         server.caps = caps;
         server.online = true;
+        server.draining = false;
         server.last_seen = now;
         self.schedule(now);
     }
@@ -287,6 +291,15 @@ impl Scheduler {
             s.load = Some(load);
             s.last_seen = now;
         }
+    }
+
+    /// A server is leaving gracefully: it finishes its running chunks and gets no new ones.
+    pub fn server_draining(&mut self, now: Duration, id: &str) {
+        if let Some(s) = self.servers.get_mut(id) {
+            s.draining = true;
+            s.last_seen = now;
+        }
+        self.schedule(now);
     }
 
     /// A server left (gracefully or through its Last Will): its running attempts are lost.
@@ -656,7 +669,8 @@ impl Scheduler {
             .count();
         self.online_capable()
             .filter(|(id, s)| {
-                !holders.contains(id.as_str())
+                !s.draining
+                    && !holders.contains(id.as_str())
                     && (s.running.len() as u32) < self.cfg.slots_per_server
                     && (!s.running.is_empty() || busy_for_job < width)
             })

@@ -359,3 +359,24 @@ fn free_resources_count_this_jobs_own_share_as_available() {
     // one of a's two slots is ours: (0 + 1/2 + 0) / 2 servers
     assert_eq!(s.free_resources(), 0.25);
 }
+
+#[test]
+fn a_draining_server_finishes_its_chunk_but_gets_no_new_one() {
+    let cfg = SchedulerConfig {
+        slots_per_server: 1,
+        ..SchedulerConfig::default()
+    };
+    let mut s = scheduler(fixed(2, 0), cfg, &["a", "b"]);
+    s.add_chunk(secs(0.0), span(0, 0), 5);
+    s.add_chunk(secs(0.0), span(1, 0), 5);
+    s.add_chunk(secs(0.0), span(2, 0), 5);
+    drain(&mut s);
+    s.server_draining(secs(0.5), "a");
+    assert_eq!(
+        s.chunk_completed(secs(1.0), 0, 0, 5, 5, true),
+        Completion::Winner
+    );
+    assert!(drain(&mut s).0.is_empty(), "a is leaving, b is full");
+    s.chunk_completed(secs(1.5), 1, 0, 5, 5, true);
+    assert_eq!(drain(&mut s).0, vec![("b".to_string(), 2, 0)]);
+}
