@@ -12,12 +12,14 @@
 
 mod frame;
 mod profile;
+mod scale;
 
 pub use frame::{Frame, Rational, VideoInfo, MAX_DIMENSION, MIN_DIMENSION};
 pub use profile::{
     Codec, DeviceClass, EncoderKind, Profile, RateControl, Resolution, BITRATE_RANGE,
     COMPLEXITY_RANGE, ERROR_CORRECTION_RANGE, GOP_RANGE, QP_RANGE, REDUNDANCY_RANGE,
 };
+pub use scale::scale;
 
 /// Errors of the domain types: always name the field, the value and the valid range.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

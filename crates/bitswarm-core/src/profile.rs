@@ -153,9 +153,9 @@ pub const BITRATE_RANGE: std::ops::RangeInclusive<u32> = 16..=200_000;
 /// Valid range of an H.264 QP.
 pub const QP_RANGE: std::ops::RangeInclusive<u8> = 0..=51;
 
-/// One encoding profile.
+/// One encoding profile. Fields left out of a TOML or JSON profile take their defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Profile {
     /// A short name for reports (`"main"`, `"mobile-360p"`).
     pub name: String,
