@@ -35,7 +35,7 @@ pub struct PolicyRule {
 
 /// An ordered rule table with a fallback.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SwarmPolicy {
     pub rules: Vec<PolicyRule>,
     pub fallback: SwarmConfig,

@@ -1,0 +1,277 @@
+//! `bitswarm-bench`: wall time of (a) one in-process encode without MQTT, (b) `bitswarm encode
+//! --workers 1` and (c) `--workers 2`, run side by side in rounds (the machine is shared and
+//! noisy: each round runs a, b, c back to back and the medians are compared); then the peak
+//! memory of a controller encoding a stdin stream N times longer than the clip.
+//!
+//! `cargo run --release -p bitswarm-bench -- CLIP... [--rounds 5] [--repeat 10]`
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+use bitswarm_codec::{open_encoder, EncoderConfig};
+use bitswarm_core::{Profile, RateControl};
+use bitswarm_media::{open_input, InputOptions};
+
+#[derive(Parser)]
+struct Args {
+    /// Y4M clips to measure.
+    clips: Vec<PathBuf>,
+    /// Rounds of (a, b, c).
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Times the clip is repeated in the stdin stream of the memory test (and of the long-stream rounds).
+    #[arg(long, default_value_t = 10)]
+    repeat: usize,
+    /// The `bitswarm` binary [default: next to this one].
+    #[arg(long)]
+    bitswarm: Option<PathBuf>,
+    /// Configuration for the swarm runs (pinned policy).
+    #[arg(long, default_value = "benches/pinned.toml")]
+    config: PathBuf,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let bin = match &args.bitswarm {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?.with_file_name("bitswarm"),
+    };
+    if !bin.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release --bin bitswarm)",
+            bin.display()
+        );
+    }
+    let config_text =
+        std::fs::read_to_string(&args.config).with_context(|| args.config.display().to_string())?;
+    let gop: u32 = config_text
+        .lines()
+        .find_map(|l| l.strip_prefix("gop = ").and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(25);
+    let profile = Profile {
+        gop,
+        rate: RateControl::Qp { qp: 26 },
+        complexity: 5,
+        ..Profile::default()
+    };
+    let tmp = std::env::temp_dir().join(format!("bitswarm-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    println!("| clip | frames | a: in-process (s) | b: --workers 1 (s) | c: --workers 2 (s) | overhead b/a | scaling b/c |");
+    println!("|---|---|---|---|---|---|---|");
+    for clip in &args.clips {
+        let long = tmp.join("long.y4m");
+        repeat_y4m(clip, args.repeat, &long)?;
+        for (label, input) in [
+            (clip.display().to_string(), clip.clone()),
+            (format!("{} x{}", clip.display(), args.repeat), long.clone()),
+        ] {
+            let (mut a, mut b, mut c) = (vec![], vec![], vec![]);
+            let mut frames = 0;
+            for _ in 0..args.rounds {
+                let (t, n) = in_process(&input, &profile)?;
+                a.push(t);
+                frames = n;
+                b.push(swarm(&bin, &input, &args.config, 1, &tmp)?);
+                c.push(swarm(&bin, &input, &args.config, 2, &tmp)?);
+            }
+            let (a, b, c) = (median(a), median(b), median(c));
+            println!(
+                "| {label} | {frames} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} |",
+                a.as_secs_f64(),
+                b.as_secs_f64(),
+                c.as_secs_f64(),
+                b.as_secs_f64() / a.as_secs_f64(),
+                b.as_secs_f64() / c.as_secs_f64()
+            );
+        }
+    }
+    println!();
+    println!("| clip | stream | controller peak RSS (MiB) |");
+    println!("|---|---|---|");
+    for clip in &args.clips {
+        for repeat in [1, args.repeat] {
+            let rss = controller_peak_rss(&bin, clip, repeat, &args.config, &tmp)?;
+            println!(
+                "| {} | x{repeat} on stdin | {:.1} |",
+                clip.display(),
+                rss as f64 / 1024.0
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// (a): read the clip and encode it with one encoder per GOP-aligned chunk, in this process.
+fn in_process(input: &Path, profile: &Profile) -> Result<(Duration, u64)> {
+    let started = Instant::now();
+    let mut source = open_input(input.to_str().unwrap(), &InputOptions::default())?;
+    let info = source.info();
+    let cfg = EncoderConfig {
+        profile: profile.clone(),
+        source: info,
+        threads: 1,
+    };
+    let mut frames = 0u64;
+    let mut bytes = 0usize;
+    let mut encoder = open_encoder(&cfg)?;
+    while let Some(frame) = source.next_frame()? {
+        if frames > 0 && frames % u64::from(profile.gop) == 0 {
+            bytes += drain(encoder.as_mut(), true)?;
+            encoder = open_encoder(&cfg)?;
+        }
+        encoder.send_frame(&frame)?;
+        bytes += drain(encoder.as_mut(), false)?;
+        frames += 1;
+    }
+    bytes += drain(encoder.as_mut(), true)?;
+    std::hint::black_box(bytes);
+    Ok((started.elapsed(), frames))
+}
+
+fn drain(encoder: &mut dyn bitswarm_codec::Encoder, flush: bool) -> Result<usize> {
+    if flush {
+        encoder.flush()?;
+    }
+    let mut n = 0;
+    while let Some(p) = encoder.receive_packet()? {
+        n += p.data.len();
+    }
+    Ok(n)
+}
+
+/// (b), (c): the whole `bitswarm encode` process with its embedded broker and local servers.
+fn swarm(bin: &Path, input: &Path, config: &Path, workers: usize, tmp: &Path) -> Result<Duration> {
+    let out = tmp.join(format!("out-{workers}"));
+    let started = Instant::now();
+    let status = Command::new(bin)
+        .args([
+            "encode",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--workers",
+            &workers.to_string(),
+            "--json",
+        ])
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::null())
+        .status()?;
+    let elapsed = started.elapsed();
+    if !status.success() {
+        bail!("bitswarm encode failed on {}", input.display());
+    }
+    Ok(elapsed)
+}
+
+/// Writes a Y4M stream of `clip`'s frames repeated `times` times.
+fn repeat_y4m(clip: &Path, times: usize, out: &Path) -> Result<()> {
+    let data = std::fs::read(clip)?;
+    let header_end = data
+        .iter()
+        .position(|&b| b == b'\n')
+        .context("no Y4M header")?
+        + 1;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(out)?);
+    f.write_all(&data[..header_end])?;
+    for _ in 0..times {
+        f.write_all(&data[header_end..])?;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// Peak RSS (KiB) of a controller fed `clip` x `repeat` on stdin, with its servers in other
+/// processes (a standalone broker and two workers), sampled from /proc while it runs.
+fn controller_peak_rss(
+    bin: &Path,
+    clip: &Path,
+    repeat: usize,
+    config: &Path,
+    tmp: &Path,
+) -> Result<u64> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let mut broker = Command::new(bin)
+        .args(["broker", "--listen", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::null())
+        .spawn()?;
+    std::thread::sleep(Duration::from_millis(300));
+    let mut workers: Vec<_> = (0..2)
+        .map(|i| {
+            Command::new(bin)
+                .args(["worker", "--broker", &url, "--id", &format!("bench{i}")])
+                .stderr(Stdio::null())
+                .spawn()
+        })
+        .collect::<std::io::Result<_>>()?;
+    std::thread::sleep(Duration::from_millis(300));
+    let out = tmp.join("out-mem");
+    let mut controller = Command::new(bin)
+        .args([
+            "encode",
+            "-",
+            "-o",
+            out.to_str().unwrap(),
+            "--broker",
+            &url,
+            "--workers",
+            "0",
+            "--json",
+        ])
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?;
+    let pid = controller.id();
+    let mut stdin = controller.stdin.take().unwrap();
+    let clip = clip.to_owned();
+    let feeder = std::thread::spawn(move || -> Result<()> {
+        let data = std::fs::read(&clip)?;
+        let header_end = data
+            .iter()
+            .position(|&b| b == b'\n')
+            .context("no Y4M header")?
+            + 1;
+        stdin.write_all(&data[..header_end])?;
+        for _ in 0..repeat {
+            stdin.write_all(&data[header_end..])?;
+        }
+        Ok(())
+    });
+    let mut peak = 0;
+    while controller.try_wait()?.is_none() {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    feeder.join().expect("feeder")?;
+    for w in &mut workers {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+    let _ = broker.kill();
+    let _ = broker.wait();
+    Ok(peak)
+}
