@@ -45,8 +45,11 @@ impl EmbeddedBroker {
             router: rumqttd::RouterConfig {
                 max_connections: 10_000,
                 max_outgoing_packet_count: 1024,
-                max_segment_size: 256 << 20,
-                max_segment_count: 4,
+                // rumqttd keeps a log per subscription filter of at most size x count bytes;
+                // this bounds the broker's memory however long the job (a frames topic holds at
+                // most a server's chunks in flight, far below this).
+                max_segment_size: 64 << 20,
+                max_segment_count: 3,
                 custom_segment: None,
                 initialized_filters: None,
                 shared_subscriptions_strategy: Default::default(),
