@@ -1,7 +1,9 @@
-//! `bitswarm-bench`: wall time of (a) one in-process encode without MQTT, (b) `bitswarm encode
-//! --workers 1` and (c) `--workers 2`, run side by side in rounds (the machine is shared and
-//! noisy: each round runs a, b, c back to back and the medians are compared); then the peak
-//! memory of a controller encoding a stdin stream N times longer than the clip.
+//! `bitswarm-bench`: wall time of one in-process encode without MQTT, in two forms - (a0) the
+//! encoder alone, (a) the whole job's work (read, analyse, encode each chunk, decode it and
+//! compare with its source, as `encode` does) - against (b) `bitswarm encode --workers 1` and
+//! (c) `--workers 2`, run side by side in rounds (the machine is shared and noisy: each round
+//! runs them back to back and the medians are compared); then the peak memory of a controller
+//! encoding a stdin stream N times longer than the clip.
 //!
 //! `cargo run --release -p bitswarm-bench -- CLIP... [--rounds 5] [--repeat 10]`
 
@@ -13,9 +15,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
+use bitswarm_analysis::{AnalysisConfig, Analyzer};
 use bitswarm_codec::{open_encoder, EncoderConfig};
+use bitswarm_controller::ChunkSpan;
 use bitswarm_core::{Profile, RateControl};
 use bitswarm_media::{open_input, InputOptions};
+use bitswarm_swarm::controller::verify_chunk;
 
 #[derive(Parser)]
 struct Args {
@@ -61,8 +66,8 @@ fn main() -> Result<()> {
     };
     let tmp = std::env::temp_dir().join(format!("bitswarm-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
-    println!("| clip | frames | a: in-process (s) | b: --workers 1 (s) | c: --workers 2 (s) | overhead b/a | scaling b/c |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| clip | frames | a0: encoder alone (s) | a: job in-process (s) | b: --workers 1 (s) | c: --workers 2 (s) | overhead b/a | b/a0 | scaling b/c |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for clip in &args.clips {
         let long = tmp.join("long.y4m");
         repeat_y4m(clip, args.repeat, &long)?;
@@ -70,22 +75,25 @@ fn main() -> Result<()> {
             (clip.display().to_string(), clip.clone()),
             (format!("{} x{}", clip.display(), args.repeat), long.clone()),
         ] {
-            let (mut a, mut b, mut c) = (vec![], vec![], vec![]);
+            let (mut a0, mut a, mut b, mut c) = (vec![], vec![], vec![], vec![]);
             let mut frames = 0;
             for _ in 0..args.rounds {
-                let (t, n) = in_process(&input, &profile)?;
-                a.push(t);
+                let (t, n) = in_process(&input, &profile, false)?;
+                a0.push(t);
                 frames = n;
+                a.push(in_process(&input, &profile, true)?.0);
                 b.push(swarm(&bin, &input, &args.config, 1, &tmp)?);
                 c.push(swarm(&bin, &input, &args.config, 2, &tmp)?);
             }
-            let (a, b, c) = (median(a), median(b), median(c));
+            let (a0, a, b, c) = (median(a0), median(a), median(b), median(c));
             println!(
-                "| {label} | {frames} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} |",
+                "| {label} | {frames} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} | {:.2} |",
+                a0.as_secs_f64(),
                 a.as_secs_f64(),
                 b.as_secs_f64(),
                 c.as_secs_f64(),
                 b.as_secs_f64() / a.as_secs_f64(),
+                b.as_secs_f64() / a0.as_secs_f64(),
                 b.as_secs_f64() / c.as_secs_f64()
             );
         }
@@ -112,8 +120,10 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// (a): read the clip and encode it with one encoder per GOP-aligned chunk, in this process.
-fn in_process(input: &Path, profile: &Profile) -> Result<(Duration, u64)> {
+/// (a0) and (a): read the clip and encode it with one encoder per GOP-sized chunk, in this
+/// process, on one thread; with `job`, also analyse every frame and decode every chunk to
+/// compare it with its source, as the controller does.
+fn in_process(input: &Path, profile: &Profile, job: bool) -> Result<(Duration, u64)> {
     let started = Instant::now();
     let mut source = open_input(input.to_str().unwrap(), &InputOptions::default())?;
     let info = source.info();
@@ -122,32 +132,48 @@ fn in_process(input: &Path, profile: &Profile) -> Result<(Duration, u64)> {
         source: info,
         threads: 1,
     };
+    let mut analyzer = Analyzer::new(info, AnalysisConfig::default())?;
     let mut frames = 0u64;
-    let mut bytes = 0usize;
+    let mut first = 0u64;
+    let (mut raw, mut coded, mut count) = (Vec::new(), Vec::new(), 0u32);
     let mut encoder = open_encoder(&cfg)?;
-    while let Some(frame) = source.next_frame()? {
-        if frames > 0 && frames % u64::from(profile.gop) == 0 {
-            bytes += drain(encoder.as_mut(), true)?;
+    loop {
+        let frame = source.next_frame()?;
+        let boundary = frame.is_none() || (frames > 0 && frames % u64::from(profile.gop) == 0);
+        if boundary && count > 0 {
+            encoder.flush()?;
+            drain(encoder.as_mut(), &mut coded)?;
+            if job {
+                let span = ChunkSpan {
+                    index: 0,
+                    first_frame: first,
+                    frames: count,
+                    scene: 0,
+                };
+                verify_chunk(&info, &span, &raw, &coded).map_err(anyhow::Error::msg)?;
+            }
+            std::hint::black_box(&coded);
+            (raw, coded, count, first) = (Vec::new(), Vec::new(), 0, frames);
             encoder = open_encoder(&cfg)?;
         }
+        let Some(frame) = frame else { break };
+        if job {
+            analyzer.push(&frame)?;
+            frame.write_packed(&mut raw);
+        }
         encoder.send_frame(&frame)?;
-        bytes += drain(encoder.as_mut(), false)?;
+        drain(encoder.as_mut(), &mut coded)?;
+        count += 1;
         frames += 1;
     }
-    bytes += drain(encoder.as_mut(), true)?;
-    std::hint::black_box(bytes);
     Ok((started.elapsed(), frames))
 }
 
-fn drain(encoder: &mut dyn bitswarm_codec::Encoder, flush: bool) -> Result<usize> {
-    if flush {
-        encoder.flush()?;
-    }
-    let mut n = 0;
+fn drain(encoder: &mut dyn bitswarm_codec::Encoder, out: &mut Vec<u8>) -> Result<()> {
     while let Some(p) = encoder.receive_packet()? {
-        n += p.data.len();
+        out.extend_from_slice(&p.data);
     }
-    Ok(n)
+    Ok(())
 }
 
 /// (b), (c): the whole `bitswarm encode` process with its embedded broker and local servers.

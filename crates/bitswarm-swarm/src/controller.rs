@@ -935,8 +935,9 @@ impl Job {
     }
 }
 
-/// Decodes `encoded` (one closed-GOP chunk) and returns per-frame Y/U/V PSNR against `source`.
-fn verify_chunk(
+/// Decodes `encoded` (one closed-GOP chunk) and returns per-frame Y/U/V PSNR against `source`
+/// (its frames packed end to end); fails if the chunk does not decode to `span.frames` frames.
+pub fn verify_chunk(
     info: &VideoInfo,
     span: &ChunkSpan,
     source: &[u8],
