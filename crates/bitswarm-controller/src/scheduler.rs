@@ -235,6 +235,8 @@ pub struct Scheduler {
     base: Profile,
     servers: BTreeMap<String, Server>,
     chunks: BTreeMap<u32, ChunkState>,
+    /// Chunks without output yet: what scheduling looks at, however long the job.
+    open: BTreeSet<u32>,
     profiles: Vec<Profile>,
     decisions: Vec<SceneDecision>,
     commands: VecDeque<Command>,
@@ -255,6 +257,7 @@ impl Scheduler {
             base,
             servers: BTreeMap::new(),
             chunks: BTreeMap::new(),
+            open: BTreeSet::new(),
             profiles: Vec::new(),
             decisions: Vec::new(),
             commands: VecDeque::new(),
@@ -375,6 +378,9 @@ impl Scheduler {
 
     fn insert_chunk(&mut self, span: ChunkSpan, config: SwarmConfig, resumed: bool) {
         let profile_id = self.profile_for(config);
+        if !resumed {
+            self.open.insert(span.index);
+        }
         self.chunks.insert(
             span.index,
             ChunkState {
@@ -473,6 +479,9 @@ impl Scheduler {
             a.checksum = Some(checksum);
         }
         self.end_attempt(now, chunk, attempt, outcome);
+        if completion == Completion::Winner {
+            self.open.remove(&chunk);
+        }
         if completion == Completion::Winner && !self.cfg.verify_redundant {
             let others: Vec<_> = self.chunks[&chunk]
                 .attempts
@@ -539,14 +548,19 @@ impl Scheduler {
         }
         let attempt_timeout = Duration::from_secs_f64(self.cfg.attempt_timeout_s);
         let stalled: Vec<_> = self
-            .chunks
-            .values()
-            .flat_map(|c| c.attempts.iter().map(move |a| (c.span.index, a)))
-            .filter(|(_, a)| {
-                a.outcome == AttemptOutcome::Running
-                    && now.saturating_sub(a.last_progress) > attempt_timeout
+            .servers
+            .iter()
+            .flat_map(|(id, s)| {
+                s.running
+                    .iter()
+                    .map(move |&(chunk, attempt)| (chunk, attempt, id))
             })
-            .map(|(chunk, a)| (chunk, a.attempt, a.server.clone()))
+            .filter(|&(chunk, attempt, _)| {
+                self.chunks[&chunk].attempts.iter().any(|a| {
+                    a.attempt == attempt && now.saturating_sub(a.last_progress) > attempt_timeout
+                })
+            })
+            .map(|(chunk, attempt, id)| (chunk, attempt, id.clone()))
             .collect();
         for (chunk, attempt, server) in stalled {
             tracing::warn!(chunk, attempt, server = %server, "attempt stalled, reassigning");
@@ -576,7 +590,7 @@ impl Scheduler {
         if self.failure.is_some() {
             return;
         }
-        let unfinished = self.chunks.values().any(|c| !c.done());
+        let unfinished = !self.open.is_empty();
         if unfinished && self.online_capable().next().is_none() {
             let since = *self.idle_since.get_or_insert(now);
             let limit = Duration::from_secs_f64(self.cfg.no_server_timeout_s);
@@ -598,14 +612,21 @@ impl Scheduler {
             return;
         }
         self.idle_since = None;
-        let pending: Vec<u32> = self
-            .chunks
-            .values()
-            .filter(|c| !c.done())
-            .map(|c| c.span.index)
-            .collect();
+        let slots = self.cfg.slots_per_server as usize;
+        let mut free_slots: usize = self
+            .online_capable()
+            .filter(|(_, s)| !s.draining)
+            .map(|(_, s)| slots.saturating_sub(s.running.len()))
+            .sum();
+        // A chunk with no copy running that finds no server tells the same for every other
+        // such chunk of its configuration: don't ask again in this pass.
+        let mut unplaceable: Vec<SwarmConfig> = Vec::new();
+        let pending: Vec<u32> = self.open.iter().copied().collect();
         for chunk in pending {
             loop {
+                if free_slots == 0 {
+                    return;
+                }
                 let state = &self.chunks[&chunk];
                 if state.done() {
                     break;
@@ -641,10 +662,18 @@ impl Scheduler {
                     }
                     return;
                 }
+                let fresh = state.live() == 0;
+                if fresh && unplaceable.contains(&state.config) {
+                    break;
+                }
                 let Some(server) = self.pick_server(chunk) else {
+                    if fresh {
+                        unplaceable.push(self.chunks[&chunk].config);
+                    }
                     break;
                 };
                 self.assign(now, chunk, &server);
+                free_slots -= 1;
             }
         }
     }
@@ -737,7 +766,7 @@ impl Scheduler {
 
     /// Chunks planned so far that have no output yet.
     pub fn unfinished(&self) -> usize {
-        self.chunks.values().filter(|c| !c.done()).count()
+        self.open.len()
     }
 
     pub fn chunk(&self, index: u32) -> Option<&ChunkState> {

@@ -380,3 +380,90 @@ fn a_draining_server_finishes_its_chunk_but_gets_no_new_one() {
     s.chunk_completed(secs(1.5), 1, 0, 5, 5, true);
     assert_eq!(drain(&mut s).0, vec![("b".to_string(), 2, 0)]);
 }
+
+/// A fleet-scale run in virtual time: 300 servers, 3000 chunks, servers dying and joining,
+/// redundancy on hard scenes. Every chunk ends with exactly one winner on a server that was
+/// online when it was assigned, and no server ever holds more than its slots.
+#[test]
+fn hundreds_of_servers_and_thousands_of_chunks() {
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let cfg = SchedulerConfig {
+        slots_per_server: 2,
+        ..SchedulerConfig::default()
+    };
+    let mut s = Scheduler::new(cfg, SwarmPolicy::default(), Profile::default());
+    let mut online: Vec<String> = (0..300).map(|i| format!("s{i}")).collect();
+    for id in &online {
+        s.server_online(secs(0.0), id, caps());
+    }
+    for i in 0..3000u32 {
+        s.add_chunk(secs(0.0), span(i, i / 25), (i % 10) as u8 + 1);
+    }
+    let mut running: Vec<(String, u32, u32)> = Vec::new();
+    let mut t = 0.0;
+    for _ in 0..200_000 {
+        while let Some(c) = s.poll_command() {
+            match c {
+                Command::AssignChunk {
+                    server,
+                    chunk,
+                    attempt,
+                    ..
+                } => {
+                    assert!(online.contains(&server), "assigned to offline {server}");
+                    running.push((server, chunk, attempt));
+                }
+                Command::Cancel {
+                    server,
+                    chunk,
+                    attempt,
+                } => running.retain(|r| *r != (server.clone(), chunk, attempt)),
+                Command::AssignProfile { .. } => {}
+            }
+        }
+        if s.unfinished() == 0 {
+            break;
+        }
+        t += 0.01;
+        let roll = next() % 1000;
+        if roll < 3 && online.len() > 50 {
+            // a server dies
+            let victim = online.remove((next() % online.len() as u64) as usize);
+            running.retain(|r| r.0 != victim);
+            s.server_offline(secs(t), &victim, "lost");
+        } else if roll < 6 {
+            let id = format!("new{}", next() % 100_000);
+            if !online.contains(&id) {
+                online.push(id.clone());
+                s.server_online(secs(t), &id, caps());
+            }
+        } else if !running.is_empty() {
+            let (_, chunk, attempt) = running.swap_remove((next() % running.len() as u64) as usize);
+            s.chunk_completed(secs(t), chunk, attempt, 100, 7, true);
+        }
+        let mut per_server = std::collections::HashMap::new();
+        for r in &running {
+            *per_server.entry(r.0.clone()).or_insert(0) += 1;
+        }
+        assert!(
+            per_server.values().all(|&n| n <= 2),
+            "a server holds more than its slots"
+        );
+    }
+    assert_eq!(s.unfinished(), 0, "all chunks done");
+    assert!(s.failure().is_none());
+    for c in s.chunks() {
+        let winners = c
+            .attempts
+            .iter()
+            .filter(|a| a.outcome == AttemptOutcome::Won)
+            .count();
+        assert_eq!(winners, 1, "chunk {} has {winners} winners", c.span.index);
+    }
+}
