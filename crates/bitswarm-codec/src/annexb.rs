@@ -168,19 +168,55 @@ impl<'a> Iterator for NalUnits<'a> {
     }
 }
 
-/// Iterator over the access units of an Annex B buffer, see [`access_units`].
+/// Where a NAL unit stands relative to the access unit being collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NalRole {
+    /// A VCL NAL unit that starts a new picture once the current access unit has one.
+    FirstSlice,
+    /// A VCL NAL unit continuing the current picture.
+    Slice,
+    /// A NAL unit that may only precede the slices of its access unit (parameter sets, SEI,
+    /// ...): it starts a new access unit when it follows a slice.
+    Prefix,
+    /// A delimiter: always starts a new access unit.
+    Delimiter,
+    /// Anything else: stays in the current access unit.
+    Other,
+}
+
+/// Iterator over the access units of an Annex B buffer, see [`access_units`] and
+/// [`crate::hevc::access_units`].
 #[derive(Debug, Clone)]
 pub struct AccessUnits<'a> {
     buf: &'a [u8],
     nals: std::iter::Peekable<NalUnits<'a>>,
+    role: fn(&Nal<'_>) -> NalRole,
 }
 
 /// The access units of `buf`: each item is the contiguous part of `buf` holding one access
 /// unit's NAL units with their start codes. A buffer without start codes has none.
 pub fn access_units(buf: &[u8]) -> AccessUnits<'_> {
+    access_units_by(buf, h264_role)
+}
+
+/// Access units of a stream whose NAL units `role` classifies (H.264 or HEVC).
+pub(crate) fn access_units_by(buf: &[u8], role: fn(&Nal<'_>) -> NalRole) -> AccessUnits<'_> {
     AccessUnits {
         buf,
         nals: nal_units(buf).peekable(),
+        role,
+    }
+}
+
+/// H.264 7.4.1.2.3, without the `frame_num`/POC comparisons (only needed for arbitrary slice
+/// order).
+fn h264_role(nal: &Nal<'_>) -> NalRole {
+    match nal.nal_type().number() {
+        9 => NalRole::Delimiter,
+        6..=8 | 14..=18 => NalRole::Prefix,
+        1..=5 if nal.first_mb_in_slice() == Some(0) => NalRole::FirstSlice,
+        1..=5 => NalRole::Slice,
+        _ => NalRole::Other,
     }
 }
 
@@ -190,19 +226,19 @@ impl<'a> Iterator for AccessUnits<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         let first = self.nals.next()?;
         let mut end = first.range.end;
-        let mut seen_vcl = first.nal_type().is_vcl();
+        let is_vcl = |role| matches!(role, NalRole::FirstSlice | NalRole::Slice);
+        let mut seen_vcl = is_vcl((self.role)(&first));
         while let Some(nal) = self.nals.peek() {
-            let ty = nal.nal_type();
-            let starts_new = match ty.number() {
-                9 => true,
-                6..=8 | 14..=18 => seen_vcl,
-                1..=5 => seen_vcl && nal.first_mb_in_slice() == Some(0),
-                _ => false,
+            let role = (self.role)(nal);
+            let starts_new = match role {
+                NalRole::Delimiter => true,
+                NalRole::Prefix | NalRole::FirstSlice => seen_vcl,
+                NalRole::Slice | NalRole::Other => false,
             };
             if starts_new {
                 break;
             }
-            seen_vcl |= ty.is_vcl();
+            seen_vcl |= is_vcl(role);
             end = nal.range.end;
             self.nals.next();
         }
@@ -264,7 +300,7 @@ pub fn length_prefixed_to_annexb(buf: &[u8], length_size: usize) -> crate::Resul
 }
 
 /// A bit reader over NAL payload bytes that drops emulation prevention bytes (`00 00 03`).
-struct RbspBits<'a> {
+pub(crate) struct RbspBits<'a> {
     bytes: &'a [u8],
     pos: usize,
     zeros: usize,
@@ -273,7 +309,7 @@ struct RbspBits<'a> {
 }
 
 impl<'a> RbspBits<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Self {
             bytes,
             pos: 0,
@@ -283,7 +319,7 @@ impl<'a> RbspBits<'a> {
         }
     }
 
-    fn read_bit(&mut self) -> Option<u32> {
+    pub(crate) fn read_bit(&mut self) -> Option<u32> {
         if self.bits_left == 0 {
             let mut byte = *self.bytes.get(self.pos)?;
             self.pos += 1;
@@ -300,8 +336,15 @@ impl<'a> RbspBits<'a> {
         Some(u32::from((self.current >> self.bits_left) & 1))
     }
 
+    /// `n` bits (at most 64), most significant first.
+    pub(crate) fn read_bits(&mut self, n: u32) -> Option<u64> {
+        (0..n).try_fold(0u64, |acc, _| {
+            Some((acc << 1) | u64::from(self.read_bit()?))
+        })
+    }
+
     /// Unsigned Exp-Golomb `ue(v)`; `None` when cut short or longer than 32 bits.
-    fn read_ue(&mut self) -> Option<u32> {
+    pub(crate) fn read_ue(&mut self) -> Option<u32> {
         let mut leading = 0;
         while self.read_bit()? == 0 {
             leading += 1;
@@ -314,6 +357,12 @@ impl<'a> RbspBits<'a> {
             suffix = (suffix << 1) | self.read_bit()?;
         }
         Some(((1u64 << leading) - 1 + u64::from(suffix)) as u32)
+    }
+
+    /// Signed Exp-Golomb `se(v)`.
+    pub(crate) fn read_se(&mut self) -> Option<i64> {
+        let k = i64::from(self.read_ue()?);
+        Some(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
     }
 }
 

@@ -6,7 +6,7 @@ use openh264::formats::YUVSource;
 use openh264::OpenH264API;
 
 use crate::annexb::access_units;
-use crate::decoder::Decoder;
+use crate::decoder::{packed_frame, Decoder};
 use crate::{Error, Result};
 
 /// Cisco OpenH264's decoder: Baseline, Main and High profile, 8-bit 4:2:0 progressive, CAVLC
@@ -105,28 +105,5 @@ fn decode_error(access_unit: u64, state: i64) -> Error {
 fn copy_frame(yuv: &DecodedYUV<'_>) -> Result<Frame> {
     let (w, h) = yuv.dimensions();
     let (sy, su, sv) = yuv.strides();
-    if w == 0 || h == 0 || w % 2 != 0 || h % 2 != 0 || sy < w || su < w / 2 || sv < w / 2 {
-        return Err(Error::Unsupported(format!(
-            "decoded picture {w}x{h} with strides {sy}/{su}/{sv} (expected even 4:2:0 sizes)"
-        )));
-    }
-    let plane = |data: &[u8], stride: usize, width: usize, height: usize| -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(width * height);
-        for row in 0..height {
-            let line = data
-                .get(row * stride..row * stride + width)
-                .ok_or_else(|| {
-                    Error::Unsupported(format!("decoded plane shorter than {width}x{height}"))
-                })?;
-            out.extend_from_slice(line);
-        }
-        Ok(out)
-    };
-    Ok(Frame {
-        width: w as u32,
-        height: h as u32,
-        y: plane(yuv.y(), sy, w, h)?,
-        u: plane(yuv.u(), su, w / 2, h / 2)?,
-        v: plane(yuv.v(), sv, w / 2, h / 2)?,
-    })
+    packed_frame(w, h, [(yuv.y(), sy), (yuv.u(), su), (yuv.v(), sv)])
 }

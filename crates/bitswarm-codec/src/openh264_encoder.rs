@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::os::raw::{c_int, c_void};
 use std::ptr::null_mut;
 
-use bitswarm_core::{scale, Frame, RateControl, VideoInfo};
+use bitswarm_core::{EncoderKind, Frame, RateControl, VideoInfo};
 use openh264_sys2::{
     videoFormatI420, videoFrameTypeIDR, videoFrameTypeSkip, DynamicAPI, ELevelIdc, ISVCEncoder,
     ISVCEncoderVtbl, SEncParamExt, SFrameBSInfo, SSourcePicture, API, CAMERA_VIDEO_REAL_TIME,
@@ -18,7 +18,7 @@ use openh264_sys2::{
     UNSPECIFIED_BIT_RATE, WELS_LOG_QUIET,
 };
 
-use crate::encoder::{Encoder, EncoderConfig, Packet};
+use crate::encoder::{Encoder, EncoderConfig, FrameInput, GopCheck, Packet};
 use crate::{Error, Result};
 
 /// Largest picture OpenH264 encodes (its README: 3840x2160 in either orientation).
@@ -191,21 +191,18 @@ impl Drop for RawEncoder {
 /// so every packet is ready as soon as its frame is sent.
 pub(crate) struct OpenH264Encoder {
     raw: RawEncoder,
-    source: VideoInfo,
-    output: VideoInfo,
-    gop: u64,
+    input: FrameInput,
+    gop: GopCheck,
     /// Frame rate given to OpenH264's rate control, and the matching timestamp step.
     rc_fps: f64,
     frames_sent: u64,
     ready: VecDeque<Packet>,
-    flushed: bool,
 }
 
 impl OpenH264Encoder {
     pub(crate) fn new(cfg: &EncoderConfig) -> Result<Self> {
-        cfg.profile.validate()?;
-        let source = VideoInfo::new(cfg.source.width, cfg.source.height, cfg.source.fps)?;
-        let output = cfg.profile.output_info(&source);
+        let input = FrameInput::new(cfg)?;
+        let output = input.output;
         let (long, short) = (
             output.width.max(output.height),
             output.width.min(output.height),
@@ -217,10 +214,10 @@ impl OpenH264Encoder {
                 output.width, output.height
             )));
         }
-        let fps = source.fps.as_f64();
+        let fps = input.source.fps.as_f64();
         let rc_fps = fps.clamp(RC_FPS_RANGE.0, RC_FPS_RANGE.1);
         let mut raw = RawEncoder::create()?;
-        let params = encoder_params(&raw.default_params()?, cfg, &output, fps, rc_fps);
+        let params = encoder_params(&raw.default_params()?, cfg, &output, fps, rc_fps)?;
         let mut quiet = WELS_LOG_QUIET as c_int;
         raw.set_option(ENCODER_OPTION_TRACE_LEVEL, &mut quiet)?;
         raw.initialize(&params)?;
@@ -238,18 +235,16 @@ impl OpenH264Encoder {
         );
         Ok(Self {
             raw,
-            source,
-            output,
-            gop: u64::from(cfg.profile.gop),
+            input,
+            gop: GopCheck::new(EncoderKind::OpenH264, cfg.profile.gop),
             rc_fps,
             frames_sent: 0,
             ready: VecDeque::new(),
-            flushed: false,
         })
     }
 
     fn encode(&mut self, frame: &Frame) -> Result<Packet> {
-        let (w, h) = (self.output.width, self.output.height);
+        let (w, h) = (self.input.output.width, self.input.output.height);
         let chroma_stride = (w / 2) as c_int;
         let pic = SSourcePicture {
             iColorFormat: videoFormatI420 as c_int,
@@ -276,19 +271,7 @@ impl OpenH264Encoder {
             )));
         }
         let keyframe = info.eFrameType == videoFrameTypeIDR;
-        let want_key = index % self.gop == 0;
-        if keyframe != want_key {
-            return Err(Error::Encoder(format!(
-                "OpenH264 coded frame {index} as {} where the GOP of {} needs {}",
-                if keyframe {
-                    "an IDR"
-                } else {
-                    "a non-IDR frame"
-                },
-                self.gop,
-                if want_key { "an IDR" } else { "a P frame" },
-            )));
-        }
+        self.gop.next(keyframe)?;
         let mut data = Vec::with_capacity(usize::try_from(info.iFrameSizeInBytes).unwrap_or(0));
         let layers = usize::try_from(info.iLayerNum)
             .unwrap_or(0)
@@ -320,7 +303,7 @@ fn encoder_params(
     output: &VideoInfo,
     fps: f64,
     rc_fps: f64,
-) -> SEncParamExt {
+) -> Result<SEncParamExt> {
     let effort = effort(cfg.profile.complexity);
     let mut p = *defaults;
     // OpenH264 accepts only the real-time usages in InitializeExt; camera is the one for video.
@@ -377,47 +360,26 @@ fn encoder_params(
             p.iTargetBitrate = bps;
             layer.iSpatialBitrate = bps;
         }
+        RateControl::Crf { .. } => {
+            // Profile::validate refuses this already.
+            return Err(Error::Unsupported(
+                "crf rate control with openh264 (it has qp and bitrate modes)".into(),
+            ));
+        }
     }
-    p
+    Ok(p)
 }
 
 impl Encoder for OpenH264Encoder {
     fn send_frame(&mut self, frame: &Frame) -> Result<()> {
-        if self.flushed {
-            return Err(Error::Flushed);
-        }
-        if (frame.width, frame.height) != (self.source.width, self.source.height)
-            || frame.len() != self.source.frame_len()
-            || frame.y.len() != self.source.luma_len()
-            || frame.u.len() != frame.v.len()
-        {
-            return Err(Error::FrameMismatch {
-                got: format!(
-                    "{}x{} with {} bytes",
-                    frame.width,
-                    frame.height,
-                    frame.len()
-                ),
-                expected: format!(
-                    "{}x{} with {} bytes",
-                    self.source.width,
-                    self.source.height,
-                    self.source.frame_len()
-                ),
-            });
-        }
-        let packet = if self.output == self.source {
-            self.encode(frame)?
-        } else {
-            let scaled = scale(frame, self.output.width, self.output.height);
-            self.encode(&scaled)?
-        };
+        let frame = self.input.accept(frame)?;
+        let packet = self.encode(&frame)?;
         self.ready.push_back(packet);
         Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.flushed = true;
+        self.input.finish();
         Ok(())
     }
 
@@ -457,6 +419,7 @@ mod tests {
             profile,
             source,
             threads: 1,
+            ffmpeg: None,
         };
         let mut enc = OpenH264Encoder::new(&cfg).unwrap();
         enc.send_frame(&Frame::filled(&source, 80, 128, 128))

@@ -36,7 +36,7 @@ pub enum Error {
         value: String,
         expected: String,
     },
-    #[error("unknown encoder {0:?} (known: openh264)")]
+    #[error("unknown encoder {0:?} (known: {known})", known = profile::encoder_names())]
     UnknownEncoder(String),
     #[error("not supported: {0}")]
     Unsupported(String),

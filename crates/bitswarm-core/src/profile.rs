@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 
 use crate::{Error, Rational, Result, VideoInfo};
@@ -14,32 +15,122 @@ use crate::{Error, Rational, Result, VideoInfo};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Codec {
+    /// H.264 / AVC.
     H264,
+    /// H.265 / HEVC.
+    Hevc,
+    /// AV1.
+    Av1,
+}
+
+impl Codec {
+    /// Every codec this build knows.
+    pub const ALL: &'static [Codec] = &[Codec::H264, Codec::Hevc, Codec::Av1];
+
+    /// The lowercase name used in JSON, TOML and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::H264 => "h264",
+            Codec::Hevc => "hevc",
+            Codec::Av1 => "av1",
+        }
+    }
+}
+
+impl fmt::Display for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The encoder implementation that produces a bitstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EncoderKind {
-    /// Cisco's OpenH264, in-process.
+    /// Cisco's OpenH264, in-process (H.264).
     OpenH264,
+    /// x264 through an FFmpeg binary (H.264).
+    X264,
+    /// x265 through an FFmpeg binary (HEVC).
+    X265,
+    /// SVT-AV1 through an FFmpeg binary (AV1).
+    SvtAv1,
+    /// libaom through an FFmpeg binary (AV1).
+    Aom,
+    /// rav1e, in-process (AV1).
+    Rav1e,
 }
+
+/// H.264 and HEVC quantisers.
+const AVC_QP: RangeInclusive<u8> = 0..=51;
+/// The AV1 quantiser scale of aomenc's `--min-q`/`--max-q` and SVT-AV1's `--qp`/`--crf`.
+const AV1_QP: RangeInclusive<u8> = 0..=63;
+/// SVT-AV1 reads 0 as "not set", so its quantisers start at 1.
+const SVT_QP: RangeInclusive<u8> = 1..=63;
 
 impl EncoderKind {
     /// Every encoder this build knows.
-    pub const ALL: &'static [EncoderKind] = &[EncoderKind::OpenH264];
+    pub const ALL: &'static [EncoderKind] = &[
+        EncoderKind::OpenH264,
+        EncoderKind::X264,
+        EncoderKind::X265,
+        EncoderKind::SvtAv1,
+        EncoderKind::Aom,
+        EncoderKind::Rav1e,
+    ];
 
+    /// The standard of the bitstream this encoder writes.
     pub fn codec(self) -> Codec {
         match self {
-            EncoderKind::OpenH264 => Codec::H264,
+            EncoderKind::OpenH264 | EncoderKind::X264 => Codec::H264,
+            EncoderKind::X265 => Codec::Hevc,
+            EncoderKind::SvtAv1 | EncoderKind::Aom | EncoderKind::Rav1e => Codec::Av1,
         }
     }
 
+    /// The lowercase name used in JSON, TOML and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             EncoderKind::OpenH264 => "openh264",
+            EncoderKind::X264 => "x264",
+            EncoderKind::X265 => "x265",
+            EncoderKind::SvtAv1 => "svtav1",
+            EncoderKind::Aom => "aom",
+            EncoderKind::Rav1e => "rav1e",
         }
     }
+
+    /// True when the encoder runs inside the bitswarm process; the others need an FFmpeg binary.
+    pub fn in_process(self) -> bool {
+        matches!(self, EncoderKind::OpenH264 | EncoderKind::Rav1e)
+    }
+
+    /// Valid [`RateControl::Qp`] values: H.264/HEVC QP for the H.264 and HEVC encoders, the
+    /// 0..=63 AV1 quantiser scale for the AV1 encoders (SVT-AV1 from 1).
+    pub fn qp_range(self) -> RangeInclusive<u8> {
+        match self {
+            EncoderKind::OpenH264 | EncoderKind::X264 | EncoderKind::X265 => AVC_QP,
+            EncoderKind::SvtAv1 => SVT_QP,
+            EncoderKind::Aom | EncoderKind::Rav1e => AV1_QP,
+        }
+    }
+
+    /// Valid [`RateControl::Crf`] values, or `None` for an encoder without a constant-quality
+    /// mode (OpenH264, rav1e).
+    pub fn crf_range(self) -> Option<RangeInclusive<u8>> {
+        match self {
+            EncoderKind::X264 | EncoderKind::X265 => Some(AVC_QP),
+            EncoderKind::SvtAv1 => Some(SVT_QP),
+            EncoderKind::Aom => Some(AV1_QP),
+            EncoderKind::OpenH264 | EncoderKind::Rav1e => None,
+        }
+    }
+}
+
+/// The names of [`EncoderKind::ALL`], comma-separated (for error messages).
+pub(crate) fn encoder_names() -> String {
+    let names: Vec<&str> = EncoderKind::ALL.iter().map(|e| e.name()).collect();
+    names.join(", ")
 }
 
 impl fmt::Display for EncoderKind {
@@ -75,8 +166,13 @@ pub enum DeviceClass {
 pub enum RateControl {
     /// Average bitrate in kbit/s.
     Bitrate { kbps: u32 },
-    /// Constant quantiser (H.264 QP, 0 best .. 51 worst).
+    /// Constant quantiser: H.264/HEVC QP 0 (best) ..= 51 (worst) for the H.264 and HEVC
+    /// encoders, the AV1 quantiser scale 0..=63 for the AV1 encoders
+    /// ([`EncoderKind::qp_range`]).
     Qp { qp: u8 },
+    /// Constant quality (x264/x265 CRF 0..=51, SVT-AV1 1..=63, libaom 0..=63; lower is better;
+    /// [`EncoderKind::crf_range`]).
+    Crf { crf: u8 },
 }
 
 /// Output resolution of a profile; written `"source"` or `"WIDTHxHEIGHT"` in JSON and TOML.
@@ -150,7 +246,7 @@ pub const ERROR_CORRECTION_RANGE: std::ops::RangeInclusive<u8> = 0..=3;
 pub const GOP_RANGE: std::ops::RangeInclusive<u32> = 1..=1000;
 /// Valid range of a bitrate, kbit/s.
 pub const BITRATE_RANGE: std::ops::RangeInclusive<u32> = 16..=200_000;
-/// Valid range of an H.264 QP.
+/// Valid range of an H.264 QP (the QP range of the H.264 and HEVC encoders).
 pub const QP_RANGE: std::ops::RangeInclusive<u8> = 0..=51;
 
 /// One encoding profile. Fields left out of a TOML or JSON profile take their defaults.
@@ -229,7 +325,16 @@ impl Profile {
         check("gop", self.gop, GOP_RANGE)?;
         match self.rate {
             RateControl::Bitrate { kbps } => check("bitrate", kbps, BITRATE_RANGE)?,
-            RateControl::Qp { qp } => check("qp", qp, QP_RANGE)?,
+            RateControl::Qp { qp } => check("qp", qp, self.encoder.qp_range())?,
+            RateControl::Crf { crf } => match self.encoder.crf_range() {
+                Some(range) => check("crf", crf, range)?,
+                None => {
+                    return Err(Error::Unsupported(format!(
+                        "crf rate control with {} (it has qp and bitrate modes)",
+                        self.encoder
+                    )))
+                }
+            },
         }
         if let Resolution::Fixed { width, height } = self.resolution {
             let fps = Rational { num: 25, den: 1 };
@@ -312,11 +417,51 @@ mod tests {
     }
 
     #[test]
-    fn encoder_names_parse() {
+    fn encoder_names_parse_and_match_serde() {
+        for &kind in EncoderKind::ALL {
+            assert_eq!(kind.name().parse::<EncoderKind>().unwrap(), kind);
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.name()));
+        }
         assert_eq!(
-            "openh264".parse::<EncoderKind>().unwrap(),
-            EncoderKind::OpenH264
+            "x266".parse::<EncoderKind>().unwrap_err().to_string(),
+            "unknown encoder \"x266\" (known: openh264, x264, x265, svtav1, aom, rav1e)"
         );
-        assert!("x266".parse::<EncoderKind>().is_err());
+        let codecs: Vec<Codec> = EncoderKind::ALL.iter().map(|e| e.codec()).collect();
+        use Codec::{Av1, Hevc, H264};
+        assert_eq!(codecs, [H264, H264, Hevc, Av1, Av1, Av1]);
+        assert_eq!(serde_json::to_string(&Codec::Hevc).unwrap(), "\"hevc\"");
+    }
+
+    #[test]
+    fn rate_control_ranges_depend_on_the_encoder() {
+        let with = |encoder, rate| {
+            Profile {
+                encoder,
+                rate,
+                ..Profile::default()
+            }
+            .validate()
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(with(EncoderKind::Aom, RateControl::Qp { qp: 63 }), Ok(()));
+        assert_eq!(
+            with(EncoderKind::X265, RateControl::Qp { qp: 63 }),
+            Err("invalid qp 63 (expected 0..=51)".into())
+        );
+        assert_eq!(
+            with(EncoderKind::SvtAv1, RateControl::Crf { crf: 0 }),
+            Err("invalid crf 0 (expected 1..=63)".into())
+        );
+        assert_eq!(
+            with(EncoderKind::X264, RateControl::Crf { crf: 23 }),
+            Ok(())
+        );
+        assert_eq!(
+            with(EncoderKind::Rav1e, RateControl::Crf { crf: 30 }),
+            Err("not supported: crf rate control with rav1e (it has qp and bitrate modes)".into())
+        );
+        let json = serde_json::to_string(&RateControl::Crf { crf: 28 }).unwrap();
+        assert_eq!(json, r#"{"mode":"crf","crf":28}"#);
     }
 }

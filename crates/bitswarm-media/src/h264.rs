@@ -235,6 +235,7 @@ mod tests {
             },
             source: info,
             threads: 1,
+            ffmpeg: None,
         };
         let mut encoder = open_encoder(&cfg).unwrap();
         for i in 0..10 {

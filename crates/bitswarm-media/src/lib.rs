@@ -1,6 +1,7 @@
 //! Inputs and containers for bitswarm: a streaming Y4M reader and writer (8-bit 4:2:0), input
 //! sniffing with H.264 decoding from MP4 or raw Annex B (OpenH264) and an ffmpeg fallback for
-//! everything else, and a streaming MP4 muxer for our H.264 output. See docs/MEDIA.md.
+//! everything else, a streaming MP4 muxer for our H.264, HEVC and AV1 output, and an IVF writer
+//! for AV1. See docs/MEDIA.md.
 //!
 //! ```
 //! use bitswarm_core::{Frame, Rational, VideoInfo};
@@ -24,6 +25,7 @@
 pub mod bmff;
 mod ffmpeg;
 mod h264;
+pub mod ivf;
 pub mod mp4;
 mod source;
 pub mod y4m;
@@ -80,6 +82,8 @@ pub enum Error {
     TruncatedMp4(String),
     #[error("cannot write MP4: {0}")]
     Mux(String),
+    #[error("cannot write IVF: {0}")]
+    Ivf(String),
     #[error("H.264 decoding failed: {0}")]
     Codec(#[from] bitswarm_codec::Error),
     #[error("the H.264 stream holds no picture")]

@@ -7,8 +7,8 @@ use std::io::Cursor;
 use bitswarm_codec::annexb::{nal_units, NalType};
 use bitswarm_codec::psnr::psnr;
 use bitswarm_codec::{open_encoder, EncoderConfig, Packet};
-use bitswarm_core::{Frame, Profile, Rational, VideoInfo};
-use bitswarm_media::mp4::{write_h264_mp4, Mp4Demuxer, Mp4Muxer};
+use bitswarm_core::{Codec, Frame, Profile, Rational, VideoInfo};
+use bitswarm_media::mp4::{write_mp4, Mp4Demuxer, Mp4Muxer};
 use bitswarm_media::{open_input, open_stream};
 use common::{clip, native, read_all, tool};
 
@@ -29,6 +29,7 @@ fn encode(info: &VideoInfo, frames: &[Frame], gop: u32) -> Vec<Packet> {
         },
         source: *info,
         threads: 1,
+        ffmpeg: None,
     };
     let mut encoder = open_encoder(&cfg).unwrap();
     for f in frames {
@@ -109,7 +110,7 @@ fn muxed_access_units_read_back_identically_with_keyframes_and_rate() {
         .flat_map(|p| p.data.iter().copied())
         .collect();
     let mut out = Cursor::new(Vec::new());
-    write_h264_mp4(&mut out, &annexb, &info).unwrap();
+    write_mp4(&mut out, Codec::H264, &annexb, &info).unwrap();
     assert_eq!(out.into_inner(), bytes);
 }
 

@@ -604,6 +604,7 @@ impl EncodeContext {
             profile: chunk.profile.clone(),
             source: chunk.source,
             threads: 1,
+            ffmpeg: None,
         };
         let mut encoder = open_encoder(&config).map_err(|e| e.to_string())?;
         let mut writer = PartWriter::new(DataKind::Encoded, stream.clone(), self.part_bytes)

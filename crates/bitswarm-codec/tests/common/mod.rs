@@ -4,10 +4,12 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 
 use bitswarm_codec::annexb::length_prefixed_to_annexb;
-use bitswarm_codec::{open_encoder, Decoder, EncoderConfig, OpenH264Decoder, Packet};
+use bitswarm_codec::{open_encoder, Decoder, EncoderConfig, Ffmpeg, OpenH264Decoder, Packet};
 use bitswarm_core::{Frame, Profile, Rational, VideoInfo};
 
 /// The shared clips: `$BITSWARM_CLIPS`, else `<workspace>/../shared/clips`.
@@ -106,6 +108,7 @@ pub fn config(profile: Profile, source: VideoInfo) -> EncoderConfig {
         profile,
         source,
         threads: 1,
+        ffmpeg: None,
     }
 }
 
@@ -148,4 +151,48 @@ pub fn psnrs(source: &[Frame], decoded: &[Frame]) -> Vec<f64> {
         .zip(decoded)
         .map(|(a, b)| bitswarm_codec::psnr::psnr(a, b).unwrap())
         .collect()
+}
+
+/// The FFmpeg the tests use: `$BITSWARM_FFMPEG`, else the static build of the PyPI package
+/// `imageio-ffmpeg` (scripts/install-ffmpeg-vmaf.sh), else `ffmpeg` on `PATH`. `None`, with a
+/// note, when there is none, unless `BITSWARM_REQUIRE_TOOLS=1` (then the test fails).
+pub fn test_ffmpeg() -> Option<Ffmpeg> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let found = FOUND.get_or_init(|| {
+        if let Some(path) = std::env::var_os("BITSWARM_FFMPEG").filter(|p| !p.is_empty()) {
+            return Some(PathBuf::from(path));
+        }
+        let imageio = Command::new("python3")
+            .args([
+                "-c",
+                "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
+            ])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+            .filter(|path| path.is_file());
+        imageio.or_else(|| Ffmpeg::locate(None).map(|f| f.path))
+    });
+    match found {
+        Some(path) => Some(Ffmpeg::new(path)),
+        None if std::env::var("BITSWARM_REQUIRE_TOOLS").as_deref() == Ok("1") => {
+            panic!(
+                "no ffmpeg found and BITSWARM_REQUIRE_TOOLS=1 (run scripts/install-ffmpeg-vmaf.sh)"
+            )
+        }
+        None => {
+            eprintln!("note: no ffmpeg found; skipping the FFmpeg backends");
+            None
+        }
+    }
+}
+
+/// A shell script standing in for ffmpeg (to test broken installations), in a temporary dir.
+pub fn fake_ffmpeg(dir: &Path, script: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("ffmpeg");
+    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
 }

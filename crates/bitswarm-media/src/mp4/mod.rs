@@ -1,13 +1,17 @@
-//! H.264 in MP4: a demuxer for input files and a streaming muxer for our output.
+//! MP4: a demuxer for H.264 input files and a streaming muxer for our H.264, HEVC and AV1
+//! output.
 //!
-//! Both work on the first video track only and speak Annex B to the rest of bitswarm: the
-//! demuxer turns length-prefixed samples into Annex B access units, the muxer does the reverse.
+//! Both work on the first video track only and speak elementary streams to the rest of bitswarm:
+//! the demuxer turns length-prefixed samples into Annex B access units, the muxer does the
+//! reverse (and takes AV1 temporal units).
 
+mod configs;
 mod demux;
 mod mux;
 
+pub use configs::{Av1Config, HevcConfig};
 pub use demux::{Mp4Demuxer, SampleInfo, VideoTrack};
-pub use mux::{write_h264_mp4, Mp4Muxer};
+pub use mux::{write_mp4, Mp4Muxer};
 
 use crate::bmff::{BoxWriter, ByteReader};
 use crate::{Error, Result};

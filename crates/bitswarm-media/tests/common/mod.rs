@@ -73,6 +73,7 @@ pub fn small_mp4() -> Vec<u8> {
         },
         source: info,
         threads: 1,
+        ffmpeg: None,
     };
     let mut encoder = open_encoder(&cfg).unwrap();
     let mut muxer = Mp4Muxer::new(Cursor::new(Vec::new()), &info).unwrap();
