@@ -3,7 +3,7 @@
 use bitswarm_core::{Frame, VideoInfo};
 use serde::{Deserialize, Serialize};
 
-use crate::complexity::{level, Summary};
+use crate::complexity::{bits_per_pixel, kbps, level, score, Summary};
 use crate::cut::{change_score, CutDetector};
 use crate::measure::{
     spatial_information, temporal_information, BlockScan, SobelScratch, Thumbnail,
@@ -22,8 +22,9 @@ pub struct FrameStats {
     /// frame (0 for frame 0).
     pub ti: f64,
     /// Residual energy (squared luma levels) the complexity score is computed from: the mean over
-    /// 8x8 blocks of the cheaper of "difference to the previous frame" and "block variance"; the
-    /// variance alone on the first frame of a scene.
+    /// 8x8 blocks of the cheaper of "difference to the best block of the previous frame found by
+    /// a small motion search" and "block variance"; the variance alone on the first frame of a
+    /// scene.
     pub energy: f64,
     /// Fraction of picture regions that changed since the previous frame (1 for frame 0).
     pub cut_score: f64,
@@ -47,15 +48,19 @@ pub struct SceneStats {
     pub ti_max: f64,
     /// Predicted OpenH264 bits per pixel at QP 34, mean over the scene's frames.
     pub bits_per_pixel: f64,
+    /// Predicted OpenH264 bit rate at QP 34 in kbit/s: `bits_per_pixel` at the stream's size and
+    /// frame rate.
+    pub kbps: f64,
     /// The score rounded, 1..=10.
     pub complexity: u8,
-    /// Unrounded complexity, `1.0..=10.0`.
+    /// Unrounded complexity, `1.0..=10.0`: one point per doubling of `kbps`.
     pub score: f64,
 }
 
 impl SceneStats {
-    fn new(start: u64, summary: &Summary) -> Self {
-        let score = summary.score();
+    fn new(start: u64, summary: &Summary, info: &VideoInfo) -> Self {
+        let kbps = kbps(summary.bits_per_pixel(), info);
+        let score = score(kbps);
         Self {
             start,
             frames: summary.frames,
@@ -64,6 +69,7 @@ impl SceneStats {
             ti_mean: summary.ti_mean(),
             ti_max: summary.ti_max,
             bits_per_pixel: summary.bits_per_pixel(),
+            kbps,
             complexity: level(score),
             score,
         }
@@ -90,7 +96,9 @@ pub struct Analysis {
     pub ti_mean: f64,
     /// Predicted OpenH264 bits per pixel at QP 34, mean over all frames.
     pub bits_per_pixel: f64,
-    /// Complexity of the whole stream (its mean cost), 1..=10.
+    /// Predicted OpenH264 bit rate at QP 34 in kbit/s, over the whole stream.
+    pub kbps: f64,
+    /// Complexity of the whole stream (its mean bit rate), 1..=10.
     pub complexity: u8,
     /// Unrounded stream complexity, `1.0..=10.0`.
     pub score: f64,
@@ -175,12 +183,13 @@ impl Analyzer {
         };
         if decision.cut && index > 0 {
             self.scenes
-                .push(SceneStats::new(self.scene_start, &self.scene));
+                .push(SceneStats::new(self.scene_start, &self.scene, &self.info));
             self.scene = Summary::default();
             self.scene_start = index;
         }
-        self.scene.add(si, (!decision.cut).then_some(ti), energy);
-        self.stream.add(si, (index > 0).then_some(ti), energy);
+        let bpp = bits_per_pixel(energy, self.info.luma_len() as u64);
+        self.scene.add(si, (!decision.cut).then_some(ti), bpp);
+        self.stream.add(si, (index > 0).then_some(ti), bpp);
         self.previous_luma.clear();
         self.previous_luma.extend_from_slice(&frame.y);
         std::mem::swap(&mut self.previous_thumbnail, &mut self.scan.thumbnail);
@@ -200,7 +209,7 @@ impl Analyzer {
     /// Statistics of the scene in progress (the frames since the last cut); a scene of 0 frames
     /// and complexity 1 before the first frame.
     pub fn current_scene(&self) -> SceneStats {
-        SceneStats::new(self.scene_start, &self.scene)
+        SceneStats::new(self.scene_start, &self.scene, &self.info)
     }
 
     /// The geometry this analyser accepts.
@@ -212,20 +221,22 @@ impl Analyzer {
     pub fn finish(mut self) -> Analysis {
         if self.scene.frames > 0 {
             self.scenes
-                .push(SceneStats::new(self.scene_start, &self.scene));
+                .push(SceneStats::new(self.scene_start, &self.scene, &self.info));
         }
-        let score = self.stream.score();
+        // The whole stream as one run (its TI statistics include the cut frames, as P.910's do).
+        let stream = SceneStats::new(0, &self.stream, &self.info);
         Analysis {
             info: self.info,
             frames: self.frames,
             scenes: self.scenes,
-            si: self.stream.si_max,
-            ti: self.stream.ti_max,
-            si_mean: self.stream.si_mean(),
-            ti_mean: self.stream.ti_mean(),
-            bits_per_pixel: self.stream.bits_per_pixel(),
-            complexity: level(score),
-            score,
+            si: stream.si_max,
+            ti: stream.ti_max,
+            si_mean: stream.si_mean,
+            ti_mean: stream.ti_mean,
+            bits_per_pixel: stream.bits_per_pixel,
+            kbps: stream.kbps,
+            complexity: stream.complexity,
+            score: stream.score,
         }
     }
 }
@@ -337,26 +348,67 @@ mod tests {
     #[test]
     fn complexity_follows_the_residual() {
         let info = info(320, 176);
+        let frames = |luma: &dyn Fn(u64, u32, u32) -> u8| -> Vec<Frame> {
+            (0..10)
+                .map(|i| frame(&info, |x, y| luma(i, x, y)))
+                .collect()
+        };
         let still = analyse(
             info,
             AnalysisConfig::default(),
             &vec![scene(&info, 1, 0, 0); 10],
         );
-        let moving: Vec<Frame> = (0..10).map(|i| scene(&info, 1, 3 * i, 0)).collect();
-        let moving = analyse(info, AnalysisConfig::default(), &moving);
-        // The first frame costs its block variance either way; after it, a still picture costs
-        // nothing and a moving one its differences.
-        assert_eq!(still.frames[0].energy, moving.frames[0].energy);
+        let pan: Vec<Frame> = (0..10).map(|i| scene(&info, 1, 3 * i, 0)).collect();
+        let pan = analyse(info, AnalysisConfig::default(), &pan);
+        // The same picture with fresh grain of +-12 levels in every frame: nothing to follow.
+        let base = scene(&info, 1, 0, 0);
+        let grain = frames(&|i, x, y| {
+            let noise = (hash(i, x.into(), y.into()) % 25) as u8;
+            base.y[(y * 320 + x) as usize] + noise - 12
+        });
+        let grain = analyse(info, AnalysisConfig::default(), &grain);
+        // The first frame costs its block variance in every case; after it a still picture
+        // costs nothing, a pan little (the motion search follows it), grain a lot.
+        assert_eq!(still.frames[0].energy, pan.frames[0].energy);
         assert!(still.frames[1..].iter().all(|f| f.energy == 0.0));
-        assert!(moving.frames[1..].iter().all(|f| f.energy > 10.0));
+        let first = pan.frames[0].energy;
+        assert!(pan.frames[1..].iter().all(|f| f.energy < first / 20.0));
+        assert!(grain.frames[1..].iter().all(|f| f.energy > 50.0));
         assert!(
-            still.score + 3.0 < moving.score,
-            "{} vs {}",
+            still.score < pan.score && pan.score + 3.0 < grain.score,
+            "{} < {} < {}",
             still.score,
-            moving.score
+            pan.score,
+            grain.score
         );
-        assert_eq!(moving.complexity, level(moving.score));
-        assert_eq!(still.scenes[0].score, still.score);
+        for analysis in [&still, &pan, &grain] {
+            assert_eq!(analysis.complexity, level(analysis.score));
+            assert_eq!(analysis.scenes[0].score, analysis.score);
+        }
+    }
+
+    #[test]
+    fn score_is_the_predicted_rate_at_the_stream_size_and_frame_rate() {
+        // The same pictures at twice the frame rate cost twice the bit rate: one point more.
+        let at = |fps: u32| {
+            let info = VideoInfo::new(320, 176, bitswarm_core::Rational::new(fps, 1).unwrap());
+            let info = info.unwrap();
+            let frames: Vec<Frame> = (0..10).map(|i| scene(&info, 1, 3 * i, 0)).collect();
+            analyse(info, AnalysisConfig::default(), &frames)
+        };
+        let (slow, fast) = (at(25), at(50));
+        assert_eq!(slow.bits_per_pixel, fast.bits_per_pixel);
+        let expected = slow.bits_per_pixel * 320.0 * 176.0 * 25.0 / 1000.0;
+        assert!((slow.kbps - expected).abs() < 1e-9 * expected);
+        assert!((fast.kbps - 2.0 * slow.kbps).abs() < 1e-9 * fast.kbps);
+        assert!((fast.score - slow.score - 1.0).abs() < 1e-9);
+        let energies = slow.frames.iter().map(|f| f.energy);
+        let bpp = energies
+            .map(|e| crate::complexity::bits_per_pixel(e, 320 * 176))
+            .sum::<f64>()
+            / 10.0;
+        assert!((slow.bits_per_pixel - bpp).abs() < 1e-12);
+        assert_eq!(slow.scenes[0].kbps, slow.kbps);
     }
 
     #[test]

@@ -118,6 +118,15 @@ pub(crate) struct Thumbnail {
     pub sums: Vec<u32>,
 }
 
+/// Mean squared difference (squared luma levels) up to which a block's zero-vector residual is
+/// taken as it is, without a motion search: noise that QP 34 quantises away.
+const SEARCH_FLOOR: u32 = 16;
+/// Rounds of the one-pixel refinement around the best predicted motion vector.
+const REFINE_ROUNDS: usize = 2;
+
+/// A block's displacement into the previous frame, in pixels.
+type Vector = (i32, i32);
+
 /// What one pass over the whole 8x8 blocks of a frame measures. A right or bottom remainder
 /// narrower than 8 pixels is left out.
 #[derive(Debug, Default)]
@@ -126,13 +135,17 @@ pub(crate) struct BlockScan {
     /// Mean over the blocks of the pixel variance of the block: what coding every block without
     /// a reference leaves to the transform (an intra frame).
     pub intra_energy: f64,
-    /// Mean over the blocks of `min(mean squared difference to the co-located block of the
-    /// previous frame, variance of the block)`: the residual when every block is coded the
-    /// cheaper way, without motion search (a predicted frame).
+    /// Mean over the blocks of `min(mean squared difference to the best block of the previous
+    /// frame found by a small predictive motion search, variance of the block)`: the residual
+    /// when every block is coded the cheaper way (a predicted frame).
     pub residual_energy: f64,
     /// Per-pixel-column sums over the 8 rows of one row of blocks: values, squares, squared
     /// differences to the previous frame (kept apart so that the row loop vectorises).
     column_sums: [Vec<u32>; 3],
+    /// The motion vector found for every block of this frame and of the previous one (block
+    /// rows in raster order; `(0, 0)` where nothing beat staying in place).
+    vectors: Vec<Vector>,
+    previous_vectors: Vec<Vector>,
 }
 
 impl BlockScan {
@@ -150,6 +163,15 @@ impl BlockScan {
         self.thumbnail.width = bw;
         self.thumbnail.height = bh;
         self.thumbnail.sums.clear();
+        std::mem::swap(&mut self.vectors, &mut self.previous_vectors);
+        self.previous_vectors.resize(bw * bh, (0, 0));
+        self.vectors.clear();
+        let frames = previous.map(|previous| Frames {
+            luma,
+            previous,
+            width,
+            height,
+        });
         let [sums, squares, diffs] = &mut self.column_sums;
         // Both energies are accumulated as 4096 times the per-pixel value, in exact integers.
         let (mut intra, mut residual) = (0u64, 0u64);
@@ -181,18 +203,30 @@ impl BlockScan {
                 .chunks_exact(BLOCK)
                 .zip(squares.chunks_exact(BLOCK))
                 .zip(diffs.chunks_exact(BLOCK));
-            for ((sum, sq), diff) in blocks {
+            for (bx, ((sum, sq), diff)) in blocks.enumerate() {
                 let (sum, sq, diff): (u32, u32, u32) =
                     (sum.iter().sum(), sq.iter().sum(), diff.iter().sum());
                 // 64 * sum of squares - sum^2 = 4096 * variance; 64 * diff = 4096 * MSE.
                 let variance = BLOCK_PIXELS * u64::from(sq) - u64::from(sum) * u64::from(sum);
-                let mse = BLOCK_PIXELS * u64::from(diff);
                 intra += variance;
                 // Without a previous frame `diff` is 0 but there is nothing to predict from.
-                residual += if previous.is_some() {
-                    variance.min(mse)
-                } else {
-                    variance
+                residual += match &frames {
+                    Some(frames) => {
+                        let (vector, diff) = motion(
+                            frames,
+                            &self.vectors,
+                            &self.previous_vectors,
+                            (bx, by),
+                            diff,
+                            variance,
+                        );
+                        self.vectors.push(vector);
+                        variance.min(BLOCK_PIXELS * u64::from(diff))
+                    }
+                    None => {
+                        self.vectors.push((0, 0));
+                        variance
+                    }
                 };
                 self.thumbnail.sums.push(sum);
             }
@@ -203,10 +237,102 @@ impl BlockScan {
     }
 }
 
+/// The motion vector of block `(bx, by)` and its sum of squared differences, starting from
+/// `diff` at `(0, 0)`: the best of the vectors of the blocks to the left and above (in `vectors`,
+/// this frame's so far) and of the same block in the previous frame, then refined by one-pixel
+/// steps. A block whose zero-vector mean squared difference or variance (`variance` is 4096
+/// times the per-pixel variance) is at most `SEARCH_FLOOR` is not searched: its residual is
+/// already negligible.
+fn motion(
+    frames: &Frames<'_>,
+    vectors: &[Vector],
+    previous_vectors: &[Vector],
+    (bx, by): (usize, usize),
+    diff: u32,
+    variance: u64,
+) -> (Vector, u32) {
+    let mut best = ((0, 0), diff);
+    let floor = BLOCK_PIXELS as u32 * SEARCH_FLOOR;
+    if diff <= floor || variance <= u64::from(floor) * BLOCK_PIXELS {
+        return best;
+    }
+    let bw = frames.width / BLOCK;
+    let (x, y) = (bx * BLOCK, by * BLOCK);
+    // Every vector is compared at most once.
+    let mut tried = [(0, 0); 4 + 4 * REFINE_ROUNDS];
+    let mut count = 1;
+    let mut try_vector = |best: &mut (Vector, u32), vector: Vector| {
+        if tried[..count].contains(&vector) {
+            return false;
+        }
+        tried[count] = vector;
+        count += 1;
+        match frames.block_ssd(x, y, vector, best.1) {
+            Some(d) => {
+                *best = (vector, d);
+                true
+            }
+            None => false,
+        }
+    };
+    let left = bx.checked_sub(1).map(|l| vectors[by * bw + l]);
+    let above = by.checked_sub(1).map(|a| vectors[a * bw + bx]);
+    for vector in [left, above, Some(previous_vectors[by * bw + bx])]
+        .into_iter()
+        .flatten()
+    {
+        try_vector(&mut best, vector);
+    }
+    for _ in 0..REFINE_ROUNDS {
+        let (dx, dy) = best.0;
+        let steps = [(dx + 1, dy), (dx - 1, dy), (dx, dy + 1), (dx, dy - 1)];
+        let mut improved = false;
+        for vector in steps {
+            improved |= try_vector(&mut best, vector);
+        }
+        if !improved {
+            break;
+        }
+    }
+    best
+}
+
+/// The luma planes a motion search compares.
+struct Frames<'a> {
+    luma: &'a [u8],
+    previous: &'a [u8],
+    width: usize,
+    height: usize,
+}
+
+impl Frames<'_> {
+    /// Sum of squared differences between the 8x8 block at `(x, y)` and the previous frame's
+    /// block displaced by `vector`, if that block lies inside the picture and the sum is below
+    /// `limit` (the comparison stops once a row reaches it).
+    fn block_ssd(&self, x: usize, y: usize, (dx, dy): Vector, limit: u32) -> Option<u32> {
+        let px = x.checked_add_signed(dx as isize)?;
+        let py = y.checked_add_signed(dy as isize)?;
+        if px + BLOCK > self.width || py + BLOCK > self.height {
+            return None;
+        }
+        // One lane per column, summed once at the end (so the rows vectorise).
+        let mut lanes = [0u32; BLOCK];
+        for r in 0..BLOCK {
+            let current = &self.luma[(y + r) * self.width + x..][..BLOCK];
+            let previous = &self.previous[(py + r) * self.width + px..][..BLOCK];
+            for ((lane, &c), &p) in lanes.iter_mut().zip(current).zip(previous) {
+                *lane += u32::from(c.abs_diff(p)) * u32::from(c.abs_diff(p));
+            }
+        }
+        let sum = lanes.iter().sum();
+        (sum < limit).then_some(sum)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::{frame, info};
+    use crate::synthetic::{frame, hash, info, scene};
 
     fn si(frame: &bitswarm_core::Frame) -> f64 {
         let (w, h) = (frame.width as usize, frame.height as usize);
@@ -292,9 +418,14 @@ mod tests {
         scan.scan(&checker.y, Some(&darker.y), 20, 16);
         assert_eq!(scan.residual_energy, 50.0);
         assert_eq!(scan.intra_energy, 2500.0);
-        // Every pixel differs by 100 (MSE 10000): the block variance is cheaper.
+        // Against the pattern moved by one pixel every pixel differs by 100 (MSE 10000) in place,
+        // but the motion search finds the shift.
         let inverted = frame(&info, |x, y| if (x + y) % 2 == 1 { 0 } else { 100 });
         scan.scan(&checker.y, Some(&inverted.y), 20, 16);
+        assert_eq!(scan.residual_energy, 0.0);
+        // Against unrelated noise no block matches well: the block variance is cheaper.
+        let noise = frame(&info, |x, y| (hash(1, x.into(), y.into()) % 256) as u8);
+        scan.scan(&checker.y, Some(&noise.y), 20, 16);
         assert_eq!(scan.residual_energy, 2500.0);
         // A right-hand remainder that differs does not count: only whole blocks do.
         let edge = frame(&info, |x, y| {
@@ -306,5 +437,54 @@ mod tests {
         });
         scan.scan(&edge.y, Some(&checker.y), 20, 16);
         assert_eq!((scan.residual_energy, scan.thumbnail.sums[1]), (0.0, 3200));
+    }
+
+    #[test]
+    fn motion_search_follows_a_pan() {
+        // The camera moves 3 pixels right per frame: frame 2's block at x matches frame 1's at
+        // x + 3. Pixel detail makes every wrong vector about equally bad, so the one-pixel
+        // steps need a few blocks to lock on; then the vector propagates from block to block.
+        let info = info(320, 176);
+        let mut scan = BlockScan::default();
+        let frames: Vec<_> = (0..3).map(|i| scene(&info, 1, 3 * i, 0)).collect();
+        scan.scan(&frames[0].y, None, 320, 176);
+        scan.scan(&frames[1].y, Some(&frames[0].y), 320, 176);
+        scan.scan(&frames[2].y, Some(&frames[1].y), 320, 176);
+        let bw = 40;
+        let first = scan.vectors.iter().position(|&v| v == (3, 0));
+        assert!(first.is_some_and(|i| i < 8), "{:?}", &scan.vectors[..bw]);
+        // From there on every block whose match lies inside the picture has the pan; the last
+        // column, whose match lies beyond the right edge, has not.
+        for (i, &vector) in scan.vectors.iter().enumerate().skip(first.unwrap_or(0)) {
+            if i % bw == bw - 1 {
+                assert_ne!(vector, (3, 0), "block {i}");
+            } else {
+                assert_eq!(vector, (3, 0), "block {i}");
+            }
+        }
+        // So only those blocks leave a residual, at most their variance.
+        assert!(scan.residual_energy > 0.0);
+        assert!(
+            scan.residual_energy < scan.intra_energy / 20.0,
+            "{} vs {}",
+            scan.residual_energy,
+            scan.intra_energy
+        );
+        // Without a previous frame nothing is searched.
+        scan.scan(&frames[2].y, None, 320, 176);
+        assert!(scan.vectors.iter().all(|&v| v == (0, 0)));
+        assert_eq!(scan.residual_energy, scan.intra_energy);
+    }
+
+    #[test]
+    fn small_residuals_are_not_searched() {
+        // Every pixel differs by 4 (MSE 16, the search floor): kept as it is.
+        let info = info(64, 64);
+        let base = scene(&info, 2, 0, 0);
+        let brighter = frame(&info, |x, y| base.y[(y * 64 + x) as usize] + 4);
+        let mut scan = BlockScan::default();
+        scan.scan(&brighter.y, Some(&base.y), 64, 64);
+        assert_eq!(scan.residual_energy, 16.0);
+        assert!(scan.vectors.iter().all(|&v| v == (0, 0)));
     }
 }
