@@ -131,6 +131,7 @@ fn in_process(input: &Path, profile: &Profile, job: bool) -> Result<(Duration, u
         profile: profile.clone(),
         source: info,
         threads: 1,
+        ffmpeg: None,
     };
     let mut analyzer = Analyzer::new(info, AnalysisConfig::default())?;
     let mut frames = 0u64;

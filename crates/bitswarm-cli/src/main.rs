@@ -16,6 +16,10 @@ use bitswarm_swarm::mqtt::BrokerUrl;
 use bitswarm_swarm::worker::WorkerOptions;
 use bitswarm_swarm::Config;
 
+mod abr;
+mod encoders;
+mod quality;
+
 #[derive(Parser)]
 #[command(
     name = "bitswarm",
@@ -42,34 +46,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Encode a video with the swarm (embedded broker and local servers unless --broker is given).
-    Encode {
-        /// Input: a Y4M file, `-` for Y4M on stdin, or H.264 in MP4 / Annex B (others through ffmpeg).
-        input: String,
-        /// Output folder: stream.h264, stream.mp4, report.json (created if missing).
-        #[arg(short, long)]
-        output: PathBuf,
-        /// Local encoding servers to start [default: one per core; 0 with --broker].
-        #[arg(short, long)]
-        workers: Option<usize>,
-        /// Use this MQTT 5 broker (mqtt://HOST:PORT) instead of an embedded one.
-        #[arg(short, long, env = "BITSWARM_BROKER")]
-        broker: Option<String>,
-        /// TOML configuration (see `bitswarm config default`).
-        #[arg(short, long)]
-        config: Option<PathBuf>,
-        /// Print a machine-readable JSON summary on stdout instead of a progress bar.
-        #[arg(long)]
-        json: bool,
-        /// Continue a failed job from OUTPUT/journal without re-encoding its finished chunks.
-        #[arg(long)]
-        resume: bool,
-        /// FFmpeg binary for inputs that are not Y4M or H.264 [default: `ffmpeg` on PATH].
-        #[arg(long, env = "BITSWARM_FFMPEG")]
-        ffmpeg: Option<PathBuf>,
-        /// Job id (topic-safe) [default: derived from the input name and the time].
-        #[arg(long)]
-        job_id: Option<String>,
-    },
+    Encode(EncodeArgs),
     /// Run one encoding server that joins a broker and encodes what it is assigned.
     Worker {
         /// The MQTT 5 broker to join (mqtt://HOST:PORT).
@@ -100,6 +77,22 @@ enum Command {
         config: Option<PathBuf>,
         #[arg(long, env = "BITSWARM_FFMPEG")]
         ffmpeg: Option<PathBuf>,
+    },
+    /// List the encoders this machine can use, with versions, and why the others are unavailable.
+    Encoders {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+        /// FFmpeg binary for x264, x265, SVT-AV1 and libaom [default: `ffmpeg` on PATH].
+        #[arg(long, env = "BITSWARM_FFMPEG")]
+        ffmpeg: Option<PathBuf>,
+    },
+    /// Quality of a distorted video against its reference: VMAF, SSIM, MS-SSIM, PSNR.
+    Quality(quality::QualityArgs),
+    /// Adaptive bitrate: evaluate policies on network traces, train the RL agent.
+    Abr {
+        #[command(subcommand)]
+        cmd: abr::AbrCommand,
     },
     /// Configuration helpers.
     Config {
@@ -174,31 +167,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<()> {
     match command {
-        Command::Encode {
-            input,
-            output,
-            workers,
-            broker,
-            config,
-            json,
-            resume,
-            ffmpeg,
-            job_id,
-        } => {
-            let config = load_config(config.as_ref())?;
-            encode(EncodeArgs {
-                input,
-                output,
-                workers,
-                broker,
-                config,
-                json,
-                resume,
-                ffmpeg,
-                job_id,
-            })
-            .await
-        }
+        Command::Encode(args) => encode(args).await,
         Command::Worker { broker, id, config } => {
             let config = load_config(config.as_ref())?;
             let url: BrokerUrl = broker.parse()?;
@@ -222,6 +191,17 @@ async fn run(command: Command) -> Result<()> {
             let config = load_config(config.as_ref())?;
             analyze(&input, json, &config, ffmpeg).await
         }
+        Command::Encoders { json, ffmpeg } => {
+            tokio::task::spawn_blocking(move || encoders::run(json, ffmpeg))
+                .await
+                .context("encoders task failed")?
+        }
+        Command::Quality(args) => tokio::task::spawn_blocking(move || quality::run(args))
+            .await
+            .context("quality task failed")?,
+        Command::Abr { cmd } => tokio::task::spawn_blocking(move || abr::run(cmd))
+            .await
+            .context("abr task failed")?,
         Command::Config {
             what: ConfigCommand::Default,
         } => {
@@ -272,19 +252,38 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+#[derive(clap::Args)]
 struct EncodeArgs {
+    /// Input: a Y4M file, `-` for Y4M on stdin, or H.264 in MP4 / Annex B (others through ffmpeg).
     input: String,
+    /// Output folder: stream.h264, stream.mp4, report.json (created if missing).
+    #[arg(short, long)]
     output: PathBuf,
+    /// Local encoding servers to start [default: one per core; 0 with --broker].
+    #[arg(short, long)]
     workers: Option<usize>,
+    /// Use this MQTT 5 broker (mqtt://HOST:PORT) instead of an embedded one.
+    #[arg(short, long, env = "BITSWARM_BROKER")]
     broker: Option<String>,
-    config: Config,
+    /// TOML configuration (see `bitswarm config default`).
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// Print a machine-readable JSON summary on stdout instead of a progress bar.
+    #[arg(long)]
     json: bool,
+    /// Continue a failed job from OUTPUT/journal without re-encoding its finished chunks.
+    #[arg(long)]
     resume: bool,
+    /// FFmpeg binary for inputs that are not Y4M or H.264 [default: `ffmpeg` on PATH].
+    #[arg(long, env = "BITSWARM_FFMPEG")]
     ffmpeg: Option<PathBuf>,
+    /// Job id (topic-safe) [default: derived from the input name and the time].
+    #[arg(long)]
     job_id: Option<String>,
 }
 
 async fn encode(args: EncodeArgs) -> Result<()> {
+    let config = load_config(args.config.as_ref())?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (url, local_workers) = match &args.broker {
         Some(url) => (url.parse::<BrokerUrl>()?, args.workers.unwrap_or(0)),
@@ -304,7 +303,7 @@ async fn encode(args: EncodeArgs) -> Result<()> {
     let (stop_workers, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut worker_tasks = Vec::new();
     for i in 0..local_workers {
-        let opts = WorkerOptions::new(format!("{job_id}-local{i}"), &args.config);
+        let opts = WorkerOptions::new(format!("{job_id}-local{i}"), &config);
         let mut stop = stop_workers.subscribe();
         let url = url.clone();
         worker_tasks.push(tokio::spawn(async move {
@@ -330,7 +329,7 @@ async fn encode(args: EncodeArgs) -> Result<()> {
     let job = EncodeJob {
         input: args.input.clone(),
         outdir: args.output.clone(),
-        config: args.config,
+        config,
         resume: args.resume,
         ffmpeg: args.ffmpeg,
         job_id,

@@ -31,6 +31,34 @@ fn clean_run(source: &Path, config: &Path, dir: &Path) -> Vec<u8> {
     read(&out.join("stream.h264"))
 }
 
+/// `encode` of `source` into `out` through the broker at `url`, using only servers joined there,
+/// on a thread of its own (the test meanwhile acts on the servers).
+fn encode_remote(
+    source: &Path,
+    out: &Path,
+    config: &Path,
+    url: &str,
+    extra: &[&str],
+) -> std::thread::JoinHandle<std::process::Output> {
+    let mut args: Vec<String> = [
+        "encode",
+        source.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--broker",
+        url,
+        "--workers",
+        "0",
+        "--config",
+        config.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    std::thread::spawn(move || run(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+}
+
 /// Attempts lost with their server, over the whole report.
 fn lost_attempts(report: &serde_json::Value) -> Vec<(u64, serde_json::Value)> {
     report["chunks"]
@@ -59,24 +87,7 @@ fn a_server_killed_mid_job_changes_nothing_in_the_output() {
     let mut victim = worker(&url, "victim", None, None);
     let _survivor = worker(&url, "survivor", None, None);
     let out = dir.path().join("killed");
-    let encode = std::thread::spawn({
-        let (source, out, config, url) = (source.clone(), out.clone(), config.clone(), url.clone());
-        move || {
-            run(&[
-                "encode",
-                source.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-                "--broker",
-                &url,
-                "--workers",
-                "0",
-                "--config",
-                config.to_str().unwrap(),
-                "--json",
-            ])
-        }
-    });
+    let encode = encode_remote(&source, &out, &config, &url, &["--json"]);
     // Kill it once it has delivered a chunk: it holds more of the job then.
     victim.wait_for("chunk done", Duration::from_secs(30));
     victim.kill9();
@@ -111,24 +122,7 @@ fn with_redundancy_one_a_killed_server_costs_no_re_encode() {
     let mut victim = worker(&url, "victim", None, None);
     let _survivor = worker(&url, "survivor", None, None);
     let out = dir.path().join("killed");
-    let encode = std::thread::spawn({
-        let (source, out, config, url) = (source.clone(), out.clone(), config.clone(), url.clone());
-        move || {
-            run(&[
-                "encode",
-                source.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-                "--broker",
-                &url,
-                "--workers",
-                "0",
-                "--config",
-                config.to_str().unwrap(),
-                "--json",
-            ])
-        }
-    });
+    let encode = encode_remote(&source, &out, &config, &url, &["--json"]);
     victim.wait_for("chunk done", Duration::from_secs(30));
     victim.kill9();
     let output = encode.join().unwrap();
@@ -169,23 +163,7 @@ fn when_every_server_is_gone_the_job_fails_and_resume_finishes_it() {
     let (_broker, url) = broker();
     let mut only = worker(&url, "only", None, None);
     let out = dir.path().join("resumed");
-    let encode = std::thread::spawn({
-        let (source, out, config, url) = (source.clone(), out.clone(), config.clone(), url.clone());
-        move || {
-            run(&[
-                "encode",
-                source.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-                "--broker",
-                &url,
-                "--workers",
-                "0",
-                "--config",
-                config.to_str().unwrap(),
-            ])
-        }
-    });
+    let encode = encode_remote(&source, &out, &config, &url, &[]);
     // "chunk done" is logged once the completion is queued for sending; the last one may die
     // with the process, so wait for four to be sure three reached the controller.
     for _ in 0..4 {
@@ -429,24 +407,7 @@ fn a_server_stopped_with_sigterm_leaves_gracefully() {
     let mut leaver = worker(&url, "leaver", None, None);
     let _stayer = worker(&url, "stayer", None, None);
     let out = dir.path().join("left");
-    let encode = std::thread::spawn({
-        let (source, out, config, url) = (source.clone(), out.clone(), config.clone(), url.clone());
-        move || {
-            run(&[
-                "encode",
-                source.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-                "--broker",
-                &url,
-                "--workers",
-                "0",
-                "--config",
-                config.to_str().unwrap(),
-                "--json",
-            ])
-        }
-    });
+    let encode = encode_remote(&source, &out, &config, &url, &["--json"]);
     leaver.wait_for("chunk done", Duration::from_secs(30));
     let status = leaver.terminate();
     assert!(status.success(), "a graceful leave exits 0: {status:?}");
@@ -458,10 +419,8 @@ fn a_server_stopped_with_sigterm_leaves_gracefully() {
         report["servers"]["leaver"]["left"], "leave",
         "announced, not a Last Will"
     );
-    // Nothing it held was lost: it finished its running chunk and handed the queued ones back.
-    assert!(
-        lost_attempts(&report).is_empty(),
-        "{:?}",
-        lost_attempts(&report)
-    );
+    // It finished its running chunk and handed the rest back: no attempt of it died with it
+    // (assignments still on their way when it left end as "leave", and were given to the other).
+    let died: Vec<_> = lost_attempts(&report).into_iter().filter(|(_, a)| a["detail"] != "leave").collect();
+    assert!(died.is_empty(), "{died:?}");
 }
