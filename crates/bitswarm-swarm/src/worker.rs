@@ -86,6 +86,8 @@ struct Worker {
     client: AsyncClient,
     profiles: BTreeMap<(JobId, u32), (Profile, VideoInfo)>,
     jobs: BTreeSet<JobId>,
+    /// The encoders this machine can run, probed once at start.
+    encoders: Vec<EncoderKind>,
     receiving: BTreeMap<ChunkAttempt, Receiving>,
     queue: VecDeque<ReadyChunk>,
     running: Option<Running>,
@@ -140,6 +142,17 @@ pub async fn run(
             }
         }
     });
+    // Advertise only what this machine can run (FFmpeg backends need an FFmpeg that has them).
+    let encoders = tokio::task::spawn_blocking(|| {
+        bitswarm_codec::available_encoders(None)
+            .into_iter()
+            .filter(|a| a.available)
+            .map(|a| a.kind)
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| Error::Mqtt(format!("encoder probe failed: {e}")))?;
+    tracing::info!(?encoders, "encoders available");
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let mut worker = Worker {
         id,
@@ -148,6 +161,7 @@ pub async fn run(
         client,
         profiles: BTreeMap::new(),
         jobs: BTreeSet::new(),
+        encoders,
         receiving: BTreeMap::new(),
         queue: VecDeque::new(),
         running: None,
@@ -213,10 +227,7 @@ impl Worker {
         } else {
             ServerState::Online {
                 capabilities: Capabilities {
-                    encoders: EncoderKind::ALL
-                        .iter()
-                        .map(|e| e.name().to_owned())
-                        .collect(),
+                    encoders: self.encoders.iter().map(|e| e.name().to_owned()).collect(),
                     cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
                     version: env!("CARGO_PKG_VERSION").to_owned(),
                     hostname: hostname(),
@@ -604,7 +615,7 @@ impl EncodeContext {
             profile: chunk.profile.clone(),
             source: chunk.source,
             threads: 1,
-            ffmpeg: None,
+            ffmpeg: bitswarm_codec::Ffmpeg::locate(None),
         };
         let mut encoder = open_encoder(&config).map_err(|e| e.to_string())?;
         let mut writer = PartWriter::new(DataKind::Encoded, stream.clone(), self.part_bytes)
