@@ -253,8 +253,8 @@ impl Encoder for FfmpegEncoder {
             return Ok(());
         }
         self.input.finish();
-        self.finished = true;
         let rest = self.child.finish()?;
+        self.finished = true;
         self.pending.extend(rest);
         self.cut_packets(true)?;
         if !self.pending.is_empty() {

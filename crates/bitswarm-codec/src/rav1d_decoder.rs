@@ -9,7 +9,7 @@
 use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
 
-use bitswarm_core::Frame;
+use bitswarm_core::{Codec, Frame};
 use rav1d::include::dav1d::data::Dav1dData;
 use rav1d::include::dav1d::dav1d::{Dav1dContext, Dav1dSettings};
 use rav1d::include::dav1d::headers::DAV1D_PIXEL_LAYOUT_I420;
@@ -22,7 +22,6 @@ use rav1d::src::lib::{
 use crate::decoder::{packed_frame, Decoder};
 use crate::units::split_units;
 use crate::{Error, Result};
-use bitswarm_core::Codec;
 
 /// dav1d's "try again" result (`-EAGAIN`).
 const EAGAIN: i32 = -11;
@@ -54,6 +53,8 @@ fn dav1d_error(unit: u64, call: &str, code: i32) -> Error {
 }
 
 impl Rav1dDecoder {
+    /// A decoder with two threads and two frame contexts (see the module documentation), no
+    /// logging.
     pub fn new() -> Result<Self> {
         let mut settings = MaybeUninit::<Dav1dSettings>::uninit();
         // SAFETY: dav1d_default_settings writes a complete `Dav1dSettings`.
