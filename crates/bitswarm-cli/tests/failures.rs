@@ -421,6 +421,9 @@ fn a_server_stopped_with_sigterm_leaves_gracefully() {
     );
     // It finished its running chunk and handed the rest back: no attempt of it died with it
     // (assignments still on their way when it left end as "leave", and were given to the other).
-    let died: Vec<_> = lost_attempts(&report).into_iter().filter(|(_, a)| a["detail"] != "leave").collect();
+    let died: Vec<_> = lost_attempts(&report)
+        .into_iter()
+        .filter(|(_, a)| a["detail"] != "leave")
+        .collect();
     assert!(died.is_empty(), "{died:?}");
 }
