@@ -187,10 +187,7 @@ fn load_model(path: Option<&Path>) -> Result<ActorCritic> {
 /// A constructor of fresh policies of one kind, shareable between threads.
 type PolicyFactory = Box<dyn Fn() -> bitswarm_abr::Result<Box<dyn AbrPolicy>> + Sync>;
 
-fn policy_factory(
-    name: &str,
-    model: Option<&ActorCritic>,
-) -> Result<PolicyFactory> {
+fn policy_factory(name: &str, model: Option<&ActorCritic>) -> Result<PolicyFactory> {
     if name == "rl" {
         let model = model.context("internal: no model loaded for rl")?.clone();
         return Ok(Box::new(move || {
