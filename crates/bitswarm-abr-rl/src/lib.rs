@@ -1,5 +1,6 @@
-//! A reinforcement-learning ABR agent for bitswarm: an actor-critic trained with PPO on the
-//! trace-driven simulator of `bitswarm-abr`, on candle (CPU only). Its action is the mixing
+//! A reinforcement-learning ABR agent for bitswarm: an actor-critic trained on the trace-driven
+//! simulator of `bitswarm-abr`, on candle (CPU only): imitation of a clairvoyant expert (DAgger)
+//! for a start, then PPO. Its action is the mixing
 //! weights over the swarm's bitstreams (a masked softmax: never a bitstream the client cannot
 //! decode); its reward is QoE per chunk (quality - 4.3 x stall - smoothness - blending cost).
 //! Models are small safetensors files; [`RlPolicy`] plays one as an [`bitswarm_abr::AbrPolicy`].

@@ -87,7 +87,7 @@ impl Default for TrainConfig {
             reward_scale: 0.1,
             max_grad_norm: 0.5,
             eval_every: 25,
-            link_variation: 0.0,
+            link_variation: 0.2,
             threads: 2,
             seed: 1,
         }

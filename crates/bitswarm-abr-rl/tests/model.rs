@@ -152,8 +152,9 @@ fn a_short_training_run_is_reproducible_from_its_seed() {
     assert_eq!(run(), (curve, best, calls));
 }
 
-/// Plays `chunks` chunks of a constant-throughput trace with the shipped model.
-fn shipped_rungs(mbps: f64, chunks: usize) -> Vec<usize> {
+/// Plays `chunks` chunks of a constant-throughput trace with the shipped model: the rungs it
+/// chose and the stall after the first chunk.
+fn shipped_play(mbps: f64, chunks: usize) -> (Vec<usize>, f64) {
     let root = std::env::var_os("BITSWARM_TRACES")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
@@ -171,20 +172,29 @@ fn shipped_rungs(mbps: f64, chunks: usize) -> Vec<usize> {
         Rng::new(1),
     )
     .unwrap();
-    (0..chunks)
+    let mut stall = 0.0;
+    let rungs = (0..chunks)
         .map(|_| {
             let choice = policy.choose(&session.state());
-            session.step(choice).unwrap();
+            stall += session.step(choice).unwrap().download.rebuffer_s;
             choice.rung
         })
-        .collect()
+        .collect();
+    (rungs, stall)
 }
 
 #[test]
 fn the_shipped_model_stays_low_on_a_slow_link_and_climbs_on_a_fast_one() {
-    // 0.5 Mbit/s sustains only the 300 kbit/s rung; 20 Mbit/s sustains the top one.
-    let slow = shipped_rungs(0.5, 20);
-    assert!(slow[5..].iter().all(|&r| r == 0), "{slow:?}");
-    let fast = shipped_rungs(20.0, 20);
+    // 0.5 Mbit/s (0.475 of payload) sustains only the 300 kbit/s rung; a grown buffer may
+    // carry a few 750 kbit/s chunks, but nothing higher and no stall.
+    let (slow, stall) = shipped_play(0.5, 30);
+    assert!(
+        slow.iter().all(|&r| r <= 1) && slow[..10].iter().all(|&r| r == 0),
+        "{slow:?}"
+    );
+    assert_eq!(stall, 0.0, "{slow:?}");
+    // 20 Mbit/s sustains the top rung.
+    let (fast, stall) = shipped_play(20.0, 30);
     assert!(fast[5..].iter().all(|&r| r == 5), "{fast:?}");
+    assert_eq!(stall, 0.0);
 }

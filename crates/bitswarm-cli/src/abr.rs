@@ -11,7 +11,7 @@ use serde_json::json;
 use bitswarm_abr::files::{load_client, load_ladder, load_traces};
 use bitswarm_abr::plot::{line_chart, Series};
 use bitswarm_abr::{
-    baseline_policy, evaluate, AbrPolicy, AbrState, Choice, ClientCaps, EnvPool, Ladder,
+    baseline_policy, evaluate, AbrPolicy, AbrState, Choice, ClientCaps, EnvPool, Ladder, LinkModel,
     PoolConfig, Rng, SessionConfig, SessionResult, SimConfig, Simulator, Summary, Trace,
     BASELINE_POLICIES,
 };
@@ -39,6 +39,12 @@ pub enum AbrCommand {
         /// Chunks per session [default: the ladder's playable segments; 48 for Pensieve's video].
         #[arg(long)]
         chunks: Option<usize>,
+        /// Round-trip time of the link where the traces have no RTT column, ms.
+        #[arg(long, default_value_t = 80.0)]
+        rtt_ms: f64,
+        /// Packet loss rate of the link where the traces have no loss column.
+        #[arg(long, default_value_t = 0.0)]
+        loss: f64,
         /// Write the CDF of per-trace QoE here (SVG).
         #[arg(long, default_value = "abr-qoe-cdf.svg")]
         plot: PathBuf,
@@ -70,7 +76,7 @@ pub enum AbrCommand {
         #[arg(long)]
         report: Option<PathBuf>,
         /// Clients drawn per episode (presets or JSON files, comma-separated).
-        #[arg(long, value_delimiter = ',', default_value = "desktop")]
+        #[arg(long, value_delimiter = ',', default_value = "desktop,phone,legacy")]
         clients: Vec<String>,
         /// PPO updates.
         #[arg(long)]
@@ -99,6 +105,8 @@ pub fn run(cmd: AbrCommand) -> Result<()> {
             client,
             model,
             chunks,
+            rtt_ms,
+            loss,
             plot,
             no_plot,
             json,
@@ -112,6 +120,7 @@ pub fn run(cmd: AbrCommand) -> Result<()> {
                 client,
                 model,
                 chunks,
+                link: LinkModel { rtt_ms, loss },
                 plot,
                 json,
                 threads,
@@ -165,6 +174,7 @@ struct EvalArgs {
     client: String,
     model: Option<PathBuf>,
     chunks: Option<usize>,
+    link: LinkModel,
     plot: Option<PathBuf>,
     json: bool,
     threads: usize,
@@ -222,8 +232,13 @@ fn eval(args: EvalArgs) -> Result<()> {
     } else {
         None
     };
+    args.link.validate()?;
     let cfg = SessionConfig {
         chunks: args.chunks,
+        sim: SimConfig {
+            link: args.link,
+            ..SimConfig::default()
+        },
         ..SessionConfig::default()
     };
     let mut results: Vec<(Summary, Vec<SessionResult>)> = Vec::new();
@@ -265,6 +280,7 @@ fn eval(args: EvalArgs) -> Result<()> {
             "traces": args.traces.display().to_string(),
             "ladder": ladder.name(),
             "client": client,
+            "link": args.link,
             "summaries": results.iter().map(|(s, _)| s).collect::<Vec<_>>(),
             "per_trace_qoe": results.iter().map(|(s, sessions)| {
                 (s.policy.clone(), sessions.iter().map(|r| json!({"trace": r.trace, "qoe": r.qoe})).collect::<serde_json::Value>())
@@ -275,12 +291,14 @@ fn eval(args: EvalArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{} traces of {}, ladder {} ({} rungs), client {}",
+        "{} traces of {}, ladder {} ({} rungs), client {}, link {} ms RTT, {} loss",
         traces.len(),
         args.traces.display(),
         ladder.name(),
         ladder.rung_count(),
-        args.client
+        args.client,
+        args.link.rtt_ms,
+        args.link.loss
     );
     println!(
         "{:<8} {:>9} {:>13} {:>11} {:>9}",
