@@ -7,35 +7,24 @@
 //! target. Results are identical either way: the kernels use integer arithmetic, or floating
 //! point without reassociation or contraction.
 
-/// Whether the running CPU has AVX-512 (F, BW, DQ, VL, CD).
+/// Whether the running CPU has AVX-512 (F, BW, DQ, VL, CD) besides AVX2 and FMA (checked once,
+/// then cached by std).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512bw")
-            && std::is_x86_feature_detected!("avx512dq")
-            && std::is_x86_feature_detected!("avx512vl")
-            && std::is_x86_feature_detected!("avx512cd")
-            && has_avx2()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512dq")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512cd")
+        && has_avx2()
 }
 
-/// Whether the running CPU has AVX2 and FMA (checked once, then cached by std).
+/// Whether the running CPU has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
 /// Defines `$vis fn $name(&mut self, args) -> ret` running `self.$inner(args)` (an

@@ -281,10 +281,11 @@ macro_rules! dwt_level {
                     (&mut *hi, &mut *hi_even, &mut *hi_odd),
                 ] {
                     row[w] = row[w - 1];
-                    let pairs = w.div_ceil(2);
-                    for (j, pair) in row[..2 * pairs].chunks_exact(2).enumerate() {
-                        even[j] = pair[0];
-                        odd[j + 1] = pair[1];
+                    // `ow` pairs of columns (the last one padded when w is odd).
+                    let (pairs, even_head, odd_tail) =
+                        (&row[..2 * ow], &mut even[..ow], &mut odd[1..ow + 1]);
+                    for ((pair, e), o) in pairs.chunks_exact(2).zip(even_head).zip(odd_tail) {
+                        (*e, *o) = (pair[0], pair[1]);
                     }
                     odd[0] = odd[1];
                     // The last taps: columns 2 ow and 2 ow + 1, mirrored.
@@ -656,18 +657,33 @@ fn masked_numerator(work: &mut Work, math: &ScaleMath, region: Region) -> f32 {
     let n = r - l;
     let mut accum = [0i64; 3];
     for i in region.top..region.bottom {
-        let rows = [mirror(i as isize - 1, h), i, mirror(i as isize + 1, h)].map(|y| y * w);
-        // Column sums of the three rows over columns l-1 ..= r (mirrored at the edges).
+        let [up, mid, down] = [mirror(i as isize - 1, h), i, mirror(i as isize + 1, h)]
+            .map(|y| &work.shares[y * w..y * w + w]);
+        // Column sums of the three rows; sums[x] is column l - 1 + x, for x in 0..n + 2. Where
+        // the region touches the frame's edge, columns -1 and w mirror to 1 and w - 1.
         let sums = &mut work.column_sums[..n + 2];
-        for (x, s) in sums.iter_mut().enumerate() {
-            let c = mirror(l as isize - 1 + x as isize, w);
-            *s = rows.iter().map(|&y| work.shares[y + c]).sum();
+        let (lo, hi) = (l.saturating_sub(1), (r + 1).min(w));
+        let first = lo + 1 - l;
+        for (((s, &a), &b), &c) in sums[first..first + hi - lo]
+            .iter_mut()
+            .zip(&up[lo..hi])
+            .zip(&mid[lo..hi])
+            .zip(&down[lo..hi])
+        {
+            *s = a + b + c;
+        }
+        if l == 0 {
+            sums[0] = sums[2];
+        }
+        if r == w {
+            sums[n + 1] = sums[n];
         }
         let thr = &mut work.thr[..n];
         let p0 = i * w + l;
         let (shares, own) = (&work.shares[p0..p0 + n], &work.own[p0..p0 + n]);
+        let (s0, s1, s2) = (&sums[..n], &sums[1..n + 1], &sums[2..n + 2]);
         for j in 0..n {
-            thr[j] = sums[j] + sums[j + 1] + sums[j + 2] - shares[j] + own[j];
+            thr[j] = s0[j] + s1[j] + s2[j] - shares[j] + own[j];
         }
         for (b, acc) in accum.iter_mut().enumerate() {
             let restored = &work.restored[b][p0..p0 + n];

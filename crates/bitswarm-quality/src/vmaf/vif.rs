@@ -169,26 +169,18 @@ impl Rows {
     fn vertical_u8(&mut self, r: [&[u8]; 17], d: [&[u8]; 17], w: usize, f: &[u16; 17]) {
         let (mu1, mu2) = (&mut self.mu1[PAD..PAD + w], &mut self.mu2[PAD..PAD + w]);
         let [xx, yy, xy] = &mut self.acc;
-        let mut acc = [
-            &mut mu1[..],
-            &mut mu2[..],
-            &mut xx[..w],
-            &mut yy[..w],
-            &mut xy[..w],
-        ];
-        let taps = |k: usize| {
-            let c = u32::from(f[k]);
-            (
-                c,
-                [&r[k][..w], &d[k][..w], &r[16 - k][..w], &d[16 - k][..w]],
-            )
+        let (xx, yy, xy) = (&mut xx[..w], &mut yy[..w], &mut xy[..w]);
+        let rows = |k: usize| [r[k], d[k], r[16 - k], d[16 - k]];
+        let pairs = |k: usize| {
+            let ([a1, b1, a2, b2], [a3, b3, a4, b4]) = (rows(k), rows(k + 1));
+            [a1, b1, a2, b2, a3, b3, a4, b4]
         };
-        let centre = (u32::from(f[8]), [&r[8][..w], &d[8][..w]]);
-        pair_pass::<true, false>(&mut acc, Some(centre), taps(0), taps(1));
-        pair_pass::<false, false>(&mut acc, None, taps(2), taps(3));
-        pair_pass::<false, false>(&mut acc, None, taps(4), taps(5));
-        pair_pass::<false, true>(&mut acc, None, taps(6), taps(7));
-        let [_, _, xx, yy, xy] = acc;
+        let coefficients = |k: usize| [u32::from(f[k]), u32::from(f[k + 1])];
+        let centre = Some((u32::from(f[8]), [r[8], d[8]]));
+        accumulate_pairs::<true, false>(mu1, mu2, xx, yy, xy, centre, pairs(0), coefficients(0));
+        accumulate_pairs::<false, false>(mu1, mu2, xx, yy, xy, None, pairs(2), coefficients(2));
+        accumulate_pairs::<false, false>(mu1, mu2, xx, yy, xy, None, pairs(4), coefficients(4));
+        accumulate_pairs::<false, true>(mu1, mu2, xx, yy, xy, None, pairs(6), coefficients(6));
         for (dst, src) in [
             (&mut self.xx, &*xx),
             (&mut self.yy, &*yy),
@@ -329,22 +321,28 @@ impl Rows {
     }
 }
 
-/// Coefficient and the four rows (ref and dist at `k` and at `16 - k`) of a tap pair.
-type TapPair<'a> = (u32, [&'a [u8]; 4]);
-
-/// One pass of [`Rows::vertical_u8`] over the accumulators `mu1, mu2, xx, yy, xy`: adds two
-/// tap pairs; `FIRST` also starts the sums with the centre tap, `LAST` also rounds the means.
+/// One pass of [`Rows::vertical_u8`]: adds two symmetric tap pairs (rows `k`, `16 - k`,
+/// `k + 1`, `15 - k` of ref and dist, coefficients `[c, c2]`) to the accumulators `mu1, mu2, xx,
+/// yy, xy`; `FIRST` starts the sums with the centre tap instead, `LAST` also rounds the means.
+/// Every buffer is a separate argument (the compiler knows they do not overlap) and every slice
+/// gets the same length (no bounds checks), so the loop vectorises.
 #[inline(always)]
-fn pair_pass<const FIRST: bool, const LAST: bool>(
-    acc: &mut [&mut [u32]; 5],
+#[allow(clippy::too_many_arguments)]
+fn accumulate_pairs<const FIRST: bool, const LAST: bool>(
+    mu1: &mut [u32],
+    mu2: &mut [u32],
+    xx: &mut [u32],
+    yy: &mut [u32],
+    xy: &mut [u32],
     centre: Option<(u32, [&[u8]; 2])>,
-    (c, [a1, b1, a2, b2]): TapPair,
-    (c2, [a3, b3, a4, b4]): TapPair,
+    [a1, b1, a2, b2, a3, b3, a4, b4]: [&[u8]; 8],
+    [c, c2]: [u32; 2],
 ) {
-    let [mu1, mu2, xx, yy, xy] = acc;
     let w = mu1.len();
     let (c0, [a0, b0]) = centre.unwrap_or((0, [a1, b1]));
     let (mu2, xx, yy, xy) = (&mut mu2[..w], &mut xx[..w], &mut yy[..w], &mut xy[..w]);
+    let (a0, b0, a1, b1) = (&a0[..w], &b0[..w], &a1[..w], &b1[..w]);
+    let (a2, b2, a3, b3, a4, b4) = (&a2[..w], &b2[..w], &a3[..w], &b3[..w], &a4[..w], &b4[..w]);
     for j in 0..w {
         let (p1, q1, p2, q2) = (
             u32::from(a1[j]),
