@@ -1,5 +1,5 @@
 //! Encoder and decoder backends behind two small traits, bitstream utilities (H.264 and HEVC
-//! Annex B, AV1 OBUs) and the PSNR used in reports. Encoders: OpenH264 and rav1e in-process;
+//! Annex B, AV1 OBUs). Encoders: OpenH264 and rav1e in-process;
 //! x264, x265, SVT-AV1 and libaom through an FFmpeg binary. Decoders: OpenH264 (H.264) and
 //! rav1d (AV1) in-process, FFmpeg for HEVC. An encoder instance encodes one chunk: it starts
 //! with a keyframe, places one every `profile.gop` frames, closes every GOP and repeats the
@@ -30,7 +30,7 @@
 //! let mut decoder = open_decoder(Codec::H264, None)?;
 //! let frames = decode_stream(decoder.as_mut(), &stream)?;
 //! assert_eq!(frames.len(), 3);
-//! assert!(bitswarm_codec::psnr::psnr(&Frame::filled(&source, 120, 128, 128), &frames[2])? > 40.0);
+//! assert!(bitswarm_quality::psnr::psnr(&Frame::filled(&source, 120, 128, 128), &frames[2])? > 40.0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -46,7 +46,6 @@ mod openh264_decoder;
 mod openh264_encoder;
 mod pipe;
 pub mod poc;
-pub mod psnr;
 mod rav1d_decoder;
 mod rav1e_encoder;
 mod registry;

@@ -23,7 +23,7 @@ fn decode_units(units: &[Vec<u8>]) -> Vec<Frame> {
 }
 
 fn psnr(a: &Frame, b: &Frame) -> f64 {
-    bitswarm_codec::psnr::psnr(a, b).unwrap()
+    bitswarm_quality::psnr::psnr(a, b).unwrap()
 }
 
 #[test]

@@ -8,8 +8,8 @@ use std::io::Cursor;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use bitswarm_codec::psnr::psnr;
 use bitswarm_media::{open_input, open_stream, InputOptions};
+use bitswarm_quality::psnr::psnr;
 use common::{clip, damaged_mp4, native, open_error, read_all, tool};
 
 /// Writes an executable shell script standing in for ffmpeg.

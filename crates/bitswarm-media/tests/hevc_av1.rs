@@ -279,7 +279,7 @@ fn b_frames_are_shown_in_display_order() {
         assert_eq!(shown.len(), 16, "{encoder}");
         for (i, (want, got)) in frames.iter().zip(&shown).enumerate() {
             // A frame out of place lands far below 30 dB on foreman.
-            let p = bitswarm_codec::psnr::psnr(want, got).unwrap();
+            let p = bitswarm_quality::psnr::psnr(want, got).unwrap();
             assert!(p > 32.0, "{encoder} frame {i}: {p:.1} dB");
         }
     }

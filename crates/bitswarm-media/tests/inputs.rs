@@ -5,10 +5,10 @@ mod common;
 
 use std::fs::File;
 
-use bitswarm_codec::psnr::psnr;
 use bitswarm_core::{Frame, Rational};
 use bitswarm_media::mp4::Mp4Demuxer;
 use bitswarm_media::{open_input, open_stream, InputOptions};
+use bitswarm_quality::psnr::psnr;
 use common::{clip, native, read_all};
 
 fn open_clip(name: &str) -> Box<dyn bitswarm_media::FrameSource> {

@@ -5,11 +5,11 @@ mod common;
 use std::io::Cursor;
 
 use bitswarm_codec::annexb::{nal_units, NalType};
-use bitswarm_codec::psnr::psnr;
 use bitswarm_codec::{open_encoder, EncoderConfig, Packet};
 use bitswarm_core::{Codec, Frame, Profile, Rational, VideoInfo};
 use bitswarm_media::mp4::{write_mp4, Mp4Demuxer, Mp4Muxer};
 use bitswarm_media::{open_input, open_stream};
+use bitswarm_quality::psnr::psnr;
 use common::{clip, native, read_all, tool};
 
 /// The first `n` frames of foreman (352x288, 30000/1001 fps).

@@ -3,7 +3,8 @@
 //!
 //! Per plane: `PSNR = 10 log10(255^2 / MSE)` over all samples of the plane, capped at
 //! [`MAX_PSNR`] (identical planes give the cap, where FFmpeg prints `inf`). The single figure
-//! `psnr` is the weighted `(6 Y + U + V) / 8` of the plane PSNRs, as in `bitswarm_codec::psnr`.
+//! `psnr` is the weighted `(6 Y + U + V) / 8` of the plane PSNRs. [`psnr_planes`] and [`psnr`]
+//! give the figures of one frame pair without a [`Psnr`] meter (reports and tests use them).
 //!
 //! Fields per frame: `psnr_y`, `psnr_u`, `psnr_v`, `psnr`. Aggregates of [`crate::Summary`]:
 //! `psnr_y_mse`, `psnr_u_mse`, `psnr_v_mse` (PSNR of the plane's MSE averaged over frames) and
@@ -52,6 +53,27 @@ pub fn weighted(planes: [f64; 3]) -> f64 {
     (6.0 * planes[0] + planes[1] + planes[2]) / 8.0
 }
 
+/// MSE of the Y, U and V planes of two frames of one size (already checked).
+fn plane_mse(reference: &Frame, distorted: &Frame) -> [f64; 3] {
+    [
+        mse(&reference.y, &distorted.y),
+        mse(&reference.u, &distorted.u),
+        mse(&reference.v, &distorted.v),
+    ]
+}
+
+/// PSNR of the Y, U and V planes of `distorted` against `reference`, in dB; fails when the
+/// frames differ in size or a plane does not match its frame's dimensions.
+pub fn psnr_planes(reference: &Frame, distorted: &Frame) -> Result<[f64; 3]> {
+    check_pair(reference.width, reference.height, reference, distorted)?;
+    Ok(plane_mse(reference, distorted).map(psnr_from_mse))
+}
+
+/// The weighted PSNR `(6 Y + U + V) / 8` of one frame pair.
+pub fn psnr(reference: &Frame, distorted: &Frame) -> Result<f64> {
+    psnr_planes(reference, distorted).map(weighted)
+}
+
 /// Streaming PSNR of frames of one size.
 #[derive(Debug)]
 pub struct Psnr {
@@ -84,11 +106,7 @@ impl Metric for Psnr {
 
     fn push(&mut self, reference: &Frame, distorted: &Frame) -> Result<()> {
         check_pair(self.width, self.height, reference, distorted)?;
-        let mse = [
-            mse(&reference.y, &distorted.y),
-            mse(&reference.u, &distorted.u),
-            mse(&reference.v, &distorted.v),
-        ];
+        let mse = plane_mse(reference, distorted);
         let all = (4.0 * mse[0] + mse[1] + mse[2]) / 6.0;
         for (sum, m) in self.mse_sums.iter_mut().zip(mse.iter().chain([&all])) {
             *sum += m;
@@ -179,5 +197,33 @@ mod tests {
             "frame is 16x16, expected 32x16"
         );
         assert_eq!(psnr.finish().unwrap_err(), crate::Error::NoFrames);
+    }
+
+    #[test]
+    fn one_frame_pair_without_a_meter() {
+        let a = Frame::filled(&info(), 100, 128, 128);
+        assert_eq!(psnr_planes(&a, &a).unwrap(), [MAX_PSNR; 3]);
+        assert_eq!(psnr(&a, &a).unwrap(), MAX_PSNR);
+        let mut b = a.clone();
+        b.y.iter_mut().for_each(|p| *p += 5);
+        b.u[0] += 8;
+        let p = psnr_planes(&a, &b).unwrap();
+        assert!((p[0] - 34.1514).abs() < 1e-3, "{p:?}");
+        assert!((p[1] - 48.1308).abs() < 1e-3, "{p:?}");
+        assert_eq!(p[2], MAX_PSNR);
+        assert!((psnr(&a, &b).unwrap() - (6.0 * p[0] + p[1] + 100.0) / 8.0).abs() < 1e-12);
+        let other = VideoInfo::new(32, 16, Rational::new(25, 1).unwrap()).unwrap();
+        assert_eq!(
+            psnr_planes(&a, &Frame::filled(&other, 0, 0, 0))
+                .unwrap_err()
+                .to_string(),
+            "frame is 32x16, expected 16x16"
+        );
+        let mut c = a.clone();
+        c.v.pop();
+        assert_eq!(
+            psnr_planes(&a, &c).unwrap_err().to_string(),
+            "frame is 16x16 with planes of [256, 64, 63] bytes, expected planes of [256, 64, 64] bytes"
+        );
     }
 }

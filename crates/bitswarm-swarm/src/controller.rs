@@ -19,7 +19,7 @@ use rumqttc::v5::{AsyncClient, Event};
 use tokio::sync::{mpsc, oneshot};
 
 use bitswarm_analysis::{Analyzer, FrameStats};
-use bitswarm_codec::{psnr, Decoder, OpenH264Decoder};
+use bitswarm_codec::{Decoder, OpenH264Decoder};
 use bitswarm_controller::{
     AttemptOutcome, Capabilities, ChunkSpan, Chunker, Command, Completion, Load, Scheduler,
 };
@@ -30,6 +30,7 @@ use bitswarm_proto::{
     ErrorCode, JobEnd, JobEndReason, JobId, JobTopic, ProfileAssignment, Reassembler, ServerId,
     ServerState, ServerTopic, TopicRef, Topics,
 };
+use bitswarm_quality::psnr;
 
 use crate::journal::{JobIdentity, Journal};
 use crate::mqtt::{self, BrokerUrl, Will};

@@ -223,7 +223,7 @@ pub fn mean_psnr_y(reference: &[Frame], out: &[Frame]) -> f64 {
     let sum: f64 = reference
         .iter()
         .zip(out)
-        .map(|(a, b)| bitswarm_codec::psnr::psnr_planes(a, b).unwrap()[0])
+        .map(|(a, b)| bitswarm_quality::psnr::psnr_planes(a, b).unwrap()[0])
         .sum();
     sum / reference.len() as f64
 }

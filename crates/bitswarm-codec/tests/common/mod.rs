@@ -149,7 +149,7 @@ pub fn psnrs(source: &[Frame], decoded: &[Frame]) -> Vec<f64> {
     source
         .iter()
         .zip(decoded)
-        .map(|(a, b)| bitswarm_codec::psnr::psnr(a, b).unwrap())
+        .map(|(a, b)| bitswarm_quality::psnr::psnr(a, b).unwrap())
         .collect()
 }
 
