@@ -76,21 +76,28 @@ fn lost_attempts(report: &serde_json::Value) -> Vec<(u64, serde_json::Value)> {
         .collect()
 }
 
-#[test]
-fn a_server_killed_mid_job_changes_nothing_in_the_output() {
+/// Runs `clip` through a standalone broker with two worker processes, `disturbed` and `other`,
+/// does `disturb` to the first once it has delivered a chunk (it holds more of the job then),
+/// and checks that the job succeeds with output byte-identical to a clean run of the same
+/// pinned configuration. Returns the report.
+fn run_disturbing_one_server(
+    clip_name: &str,
+    redundancy: u8,
+    [disturbed, other]: [&str; 2],
+    disturb: impl FnOnce(&mut Proc),
+) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
-    let source = clip("bikes_272p.y4m");
-    let config = pinned_config(dir.path(), 5, 2, 0, "");
+    let source = clip(clip_name);
+    let config = pinned_config(dir.path(), 5, 2, redundancy, "");
     let clean = clean_run(&source, &config, dir.path());
 
     let (_broker, url) = broker();
-    let mut victim = worker(&url, "victim", None, None);
-    let _survivor = worker(&url, "survivor", None, None);
-    let out = dir.path().join("killed");
+    let mut victim = worker(&url, disturbed, None, None);
+    let _other = worker(&url, other, None, None);
+    let out = dir.path().join("disturbed");
     let encode = encode_remote(&source, &out, &config, &url, &["--json"]);
-    // Kill it once it has delivered a chunk: it holds more of the job then.
     victim.wait_for("chunk done", Duration::from_secs(30));
-    victim.kill9();
+    disturb(&mut victim);
     let output = encode.join().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(
@@ -98,7 +105,13 @@ fn a_server_killed_mid_job_changes_nothing_in_the_output() {
         clean,
         "byte-identical to the clean run"
     );
-    let report = report(&out);
+    report(&out)
+}
+
+#[test]
+fn a_server_killed_mid_job_changes_nothing_in_the_output() {
+    let report =
+        run_disturbing_one_server("bikes_272p.y4m", 0, ["victim", "survivor"], Proc::kill9);
     let lost = lost_attempts(&report);
     assert!(
         !lost.is_empty(),
@@ -113,22 +126,7 @@ fn a_server_killed_mid_job_changes_nothing_in_the_output() {
 
 #[test]
 fn with_redundancy_one_a_killed_server_costs_no_re_encode() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = clip("city_360p.y4m");
-    let config = pinned_config(dir.path(), 5, 2, 1, "");
-    let clean = clean_run(&source, &config, dir.path());
-
-    let (_broker, url) = broker();
-    let mut victim = worker(&url, "victim", None, None);
-    let _survivor = worker(&url, "survivor", None, None);
-    let out = dir.path().join("killed");
-    let encode = encode_remote(&source, &out, &config, &url, &["--json"]);
-    victim.wait_for("chunk done", Duration::from_secs(30));
-    victim.kill9();
-    let output = encode.join().unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(read(&out.join("stream.h264")), clean);
-    let report = report(&out);
+    let report = run_disturbing_one_server("city_360p.y4m", 1, ["victim", "survivor"], Proc::kill9);
     for chunk in report["chunks"].as_array().unwrap() {
         let attempts = chunk["attempts"].as_array().unwrap();
         let lost: Vec<_> = attempts.iter().filter(|a| a["outcome"] == "lost").collect();
@@ -398,23 +396,10 @@ fn a_missing_server_is_a_clear_error() {
 
 #[test]
 fn a_server_stopped_with_sigterm_leaves_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = clip("bikes_272p.y4m");
-    let config = pinned_config(dir.path(), 5, 2, 0, "");
-    let clean = clean_run(&source, &config, dir.path());
-
-    let (_broker, url) = broker();
-    let mut leaver = worker(&url, "leaver", None, None);
-    let _stayer = worker(&url, "stayer", None, None);
-    let out = dir.path().join("left");
-    let encode = encode_remote(&source, &out, &config, &url, &["--json"]);
-    leaver.wait_for("chunk done", Duration::from_secs(30));
-    let status = leaver.terminate();
-    assert!(status.success(), "a graceful leave exits 0: {status:?}");
-    let output = encode.join().unwrap();
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(read(&out.join("stream.h264")), clean);
-    let report = report(&out);
+    let report = run_disturbing_one_server("bikes_272p.y4m", 0, ["leaver", "stayer"], |leaver| {
+        let status = leaver.terminate();
+        assert!(status.success(), "a graceful leave exits 0: {status:?}");
+    });
     assert_eq!(
         report["servers"]["leaver"]["left"], "leave",
         "announced, not a Last Will"
