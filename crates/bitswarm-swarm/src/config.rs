@@ -110,7 +110,8 @@ impl Config {
                 bitswarm_proto::MAX_PART_PAYLOAD
             )));
         }
-        if !(self.transport.startup_wait_s > 0.0) {
+        let wait = self.transport.startup_wait_s;
+        if wait.is_nan() || wait <= 0.0 {
             return Err(Error::Config(
                 "transport: startup_wait_s must be > 0".into(),
             ));
