@@ -8,6 +8,7 @@ use crate::cut::{change_score, CutDetector};
 use crate::measure::{
     spatial_information, temporal_information, BlockScan, SobelScratch, Thumbnail,
 };
+use crate::motion::MotionScan;
 use crate::{AnalysisConfig, Error, Result};
 
 /// What the analyser measured on one frame.
@@ -26,6 +27,16 @@ pub struct FrameStats {
     /// a small motion search" and "block variance"; the variance alone on the first frame of a
     /// scene.
     pub energy: f64,
+    /// Mean length in source pixels of the motion vectors of the 32x32 blocks that moved since
+    /// the previous frame (0 when none did, and for frame 0); see docs/ANALYSIS.md, "Motion".
+    #[serde(default)]
+    pub motion_mean: f64,
+    /// Population standard deviation of those lengths.
+    #[serde(default)]
+    pub motion_std: f64,
+    /// Share of the whole 32x32 blocks that moved, `0.0..=1.0`.
+    #[serde(default)]
+    pub moving_share: f64,
     /// Fraction of picture regions that changed since the previous frame (1 for frame 0).
     pub cut_score: f64,
     /// The threshold `cut_score` had to exceed for a cut here.
@@ -46,6 +57,15 @@ pub struct SceneStats {
     /// Mean and maximum TI over the scene's frames after its first (whose TI measures the cut).
     pub ti_mean: f64,
     pub ti_max: f64,
+    /// Mean and standard deviation of the motion vector lengths (source pixels) of the moving
+    /// blocks of the scene's frames after its first, pooled, and the share of their blocks that
+    /// moved.
+    #[serde(default)]
+    pub motion_mean: f64,
+    #[serde(default)]
+    pub motion_std: f64,
+    #[serde(default)]
+    pub moving_share: f64,
     /// Predicted OpenH264 bits per pixel at QP 34, mean over the scene's frames.
     pub bits_per_pixel: f64,
     /// Predicted OpenH264 bit rate at QP 34 in kbit/s: `bits_per_pixel` at the stream's size and
@@ -61,6 +81,7 @@ impl SceneStats {
     fn new(start: u64, summary: &Summary, info: &VideoInfo) -> Self {
         let kbps = kbps(summary.bits_per_pixel(), info);
         let score = score(kbps);
+        let (motion_mean, motion_std) = summary.motion.length_mean_std();
         Self {
             start,
             frames: summary.frames,
@@ -68,6 +89,9 @@ impl SceneStats {
             si_max: summary.si_max,
             ti_mean: summary.ti_mean(),
             ti_max: summary.ti_max,
+            motion_mean,
+            motion_std,
+            moving_share: summary.motion.moving_share(),
             bits_per_pixel: summary.bits_per_pixel(),
             kbps,
             complexity: level(score),
@@ -94,6 +118,13 @@ pub struct Analysis {
     pub si_mean: f64,
     /// Mean TI over frames 1.. (cut frames included).
     pub ti_mean: f64,
+    /// Motion over the frames that do not start a scene, pooled as in [`SceneStats`].
+    #[serde(default)]
+    pub motion_mean: f64,
+    #[serde(default)]
+    pub motion_std: f64,
+    #[serde(default)]
+    pub moving_share: f64,
     /// Predicted OpenH264 bits per pixel at QP 34, mean over all frames.
     pub bits_per_pixel: f64,
     /// Predicted OpenH264 bit rate at QP 34 in kbit/s, over the whole stream.
@@ -120,6 +151,7 @@ pub struct Analyzer {
     detector: CutDetector,
     sobel: SobelScratch,
     scan: BlockScan,
+    motion: MotionScan,
     /// Luma plane and thumbnail of the previous frame (empty before the first frame).
     previous_luma: Vec<u8>,
     previous_thumbnail: Thumbnail,
@@ -141,6 +173,7 @@ impl Analyzer {
             detector: CutDetector::new(&cfg),
             sobel: SobelScratch::default(),
             scan: BlockScan::default(),
+            motion: MotionScan::default(),
             previous_luma: Vec::with_capacity(info.luma_len()),
             previous_thumbnail: Thumbnail::default(),
             frames: Vec::new(),
@@ -173,6 +206,7 @@ impl Analyzer {
         let si = spatial_information(&frame.y, width, height, &mut self.sobel);
         let ti = previous.map_or(0.0, |p| temporal_information(&frame.y, p));
         self.scan.scan(&frame.y, previous, width, height);
+        let motion = self.motion.scan(&frame.y, previous, width, height);
         let cut_score =
             previous.map(|_| change_score(&self.previous_thumbnail, &self.scan.thumbnail));
         let decision = self.detector.decide(cut_score);
@@ -188,16 +222,24 @@ impl Analyzer {
             self.scene_start = index;
         }
         let bpp = bits_per_pixel(energy, self.info.luma_len() as u64);
-        self.scene.add(si, (!decision.cut).then_some(ti), bpp);
-        self.stream.add(si, (index > 0).then_some(ti), bpp);
+        // A cut frame's vectors point into another scene: its motion describes no run.
+        let run_motion = (!decision.cut).then_some(&motion);
+        self.scene
+            .add(si, (!decision.cut).then_some(ti), run_motion, bpp);
+        self.stream
+            .add(si, (index > 0).then_some(ti), run_motion, bpp);
         self.previous_luma.clear();
         self.previous_luma.extend_from_slice(&frame.y);
         std::mem::swap(&mut self.previous_thumbnail, &mut self.scan.thumbnail);
+        let (motion_mean, motion_std) = motion.length_mean_std();
         let stats = FrameStats {
             index,
             si,
             ti,
             energy,
+            motion_mean,
+            motion_std,
+            moving_share: motion.moving_share(),
             cut_score: cut_score.unwrap_or(1.0),
             cut_threshold: decision.threshold,
             scene_cut: decision.cut,
@@ -233,6 +275,9 @@ impl Analyzer {
             ti: stream.ti_max,
             si_mean: stream.si_mean,
             ti_mean: stream.ti_mean,
+            motion_mean: stream.motion_mean,
+            motion_std: stream.motion_std,
+            moving_share: stream.moving_share,
             bits_per_pixel: stream.bits_per_pixel,
             kbps: stream.kbps,
             complexity: stream.complexity,
@@ -483,6 +528,35 @@ mod tests {
     }
 
     #[test]
+    fn motion_statistics_follow_the_pan_and_leave_out_cut_frames() {
+        // A pan of 2 pixels per frame, then a cut to a still picture.
+        let info = info(640, 360);
+        let mut frames = pan(&info, 1, 0..14);
+        frames.extend((0..14).map(|_| scene(&info, 2, 0, 0)));
+        let analysis = analyse(info, AnalysisConfig::default(), &frames);
+        assert_eq!(cuts(&analysis), [0, 14]);
+        let motion = |f: &FrameStats| (f.motion_mean, f.motion_std, f.moving_share);
+        assert_eq!(motion(&analysis.frames[0]), (0.0, 0.0, 0.0));
+        for f in &analysis.frames[1..14] {
+            assert_eq!(motion(f), (2.0, 0.0, 1.0), "frame {}", f.index);
+        }
+        for f in &analysis.frames[15..] {
+            assert_eq!(motion(f), (0.0, 0.0, 0.0), "frame {}", f.index);
+        }
+        let scene_motion = |s: &SceneStats| (s.motion_mean, s.motion_std, s.moving_share);
+        assert_eq!(scene_motion(&analysis.scenes[0]), (2.0, 0.0, 1.0));
+        // The cut frame's vectors point into the other scene: not part of the still scene.
+        assert_eq!(scene_motion(&analysis.scenes[1]), (0.0, 0.0, 0.0));
+        // The stream pools its 26 frames after the first that start no scene: half of them pan.
+        let stream = (
+            analysis.motion_mean,
+            analysis.motion_std,
+            analysis.moving_share,
+        );
+        assert_eq!(stream, (2.0, 0.0, 0.5));
+    }
+
+    #[test]
     fn analysis_round_trips_through_json() {
         let info = info(320, 176);
         let mut frames = pan(&info, 1, 0..14);
@@ -494,5 +568,19 @@ mod tests {
         assert_eq!(value["scenes"][1]["start"], 14);
         assert_eq!(value["frames"][14]["scene_cut"], true);
         assert_eq!(value["info"]["width"], 320);
+        assert_eq!(
+            value["frames"][1]["moving_share"],
+            analysis.frames[1].moving_share
+        );
+        // Analyses written before the motion fields existed still read, as no motion.
+        let mut old = value.clone();
+        for item in old["frames"].as_array_mut().unwrap() {
+            for field in ["motion_mean", "motion_std", "moving_share"] {
+                item.as_object_mut().unwrap().remove(field);
+            }
+        }
+        let old: Analysis = serde_json::from_value(old).unwrap();
+        assert_eq!(old.frames[1].moving_share, 0.0);
+        assert_eq!(old.frames[1].si, analysis.frames[1].si);
     }
 }

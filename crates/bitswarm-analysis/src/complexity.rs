@@ -20,6 +20,8 @@
 
 use bitswarm_core::VideoInfo;
 
+use crate::motion::MotionSums;
+
 /// `ln` of the bits per pixel at `E + 0.5 = 1` and `P = 1` (fitted).
 pub const LN_BPP_INTERCEPT: f64 = -4.527;
 /// Exponent of the residual energy (fitted).
@@ -73,12 +75,14 @@ pub(crate) struct Summary {
     pub ti_sum: f64,
     pub ti_max: f64,
     pub bpp_sum: f64,
+    /// The motion of the frames that describe the run (not its first), pooled.
+    pub motion: MotionSums,
 }
 
 impl Summary {
-    /// Adds one frame that costs `bpp` bits per pixel; `ti` is `None` where it does not describe
-    /// the run (its first frame).
-    pub(crate) fn add(&mut self, si: f64, ti: Option<f64>, bpp: f64) {
+    /// Adds one frame that costs `bpp` bits per pixel; `ti` and `motion` are `None` where they
+    /// do not describe the run (its first frame).
+    pub(crate) fn add(&mut self, si: f64, ti: Option<f64>, motion: Option<&MotionSums>, bpp: f64) {
         self.frames += 1;
         self.si_sum += si;
         self.si_max = self.si_max.max(si);
@@ -86,6 +90,9 @@ impl Summary {
             self.ti_frames += 1;
             self.ti_sum += ti;
             self.ti_max = self.ti_max.max(ti);
+        }
+        if let Some(motion) = motion {
+            self.motion.add(motion);
         }
         self.bpp_sum += bpp;
     }
@@ -168,15 +175,28 @@ mod tests {
     #[test]
     fn summary_means_skip_frames_without_ti() {
         let mut summary = Summary::default();
-        summary.add(10.0, None, 0.5);
-        summary.add(30.0, Some(4.0), 0.25);
-        summary.add(20.0, Some(2.0), 0.0);
-        assert_eq!(summary.si_mean(), 20.0);
+        let moving = |moving, length: f64| MotionSums {
+            blocks: 10,
+            moving,
+            length_sum: moving as f64 * length,
+            length_sq_sum: moving as f64 * length * length,
+        };
+        summary.add(10.0, None, None, 0.5);
+        summary.add(30.0, Some(4.0), Some(&moving(10, 50.0)), 0.25);
+        summary.add(20.0, Some(2.0), Some(&moving(2, 3.0)), 0.0);
+        summary.add(25.0, Some(1.0), Some(&moving(6, 1.0)), 0.0);
+        assert_eq!(summary.si_mean(), 21.25);
         assert_eq!(
             (summary.si_max, summary.ti_mean(), summary.ti_max),
-            (30.0, 3.0, 4.0)
+            (30.0, 7.0 / 3.0, 4.0)
         );
-        assert_eq!(summary.bits_per_pixel(), 0.25);
+        assert_eq!(summary.bits_per_pixel(), 0.1875);
+        // Motion pools the blocks of the frames after the first: 18 of 30 move, lengths 50 x10, 3 x2, 1 x6.
+        assert_eq!(summary.motion.moving_share(), 0.6);
+        let (mean, std) = summary.motion.length_mean_std();
+        let want_mean = (500.0 + 6.0 + 6.0) / 18.0;
+        let want_var = (25_000.0 + 18.0 + 6.0) / 18.0 - want_mean * want_mean;
+        assert!((mean - want_mean).abs() < 1e-12 && (std - want_var.sqrt()).abs() < 1e-9);
         assert_eq!(Summary::default().bits_per_pixel(), 0.0);
     }
 }

@@ -1,6 +1,7 @@
 //! Content analysis of raw video, online and without I/O: per-frame ITU-T P.910 spatial and
-//! temporal information (SI, TI), hard scene cuts decided as frames arrive, and a complexity
-//! score 1..=10 per scene and per stream that predicts encoding cost. The swarm controller feeds
+//! temporal information (SI, TI), motion statistics (how much of the picture moves and how
+//! far), hard scene cuts decided as frames arrive, and a complexity score 1..=10 per scene and
+//! per stream that predicts encoding cost. The swarm controller feeds
 //! an [`Analyzer`] while it reads a stream and cuts chunks at the scene boundaries it reports.
 //!
 //! ```
@@ -22,13 +23,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Method, thresholds and the calibration of the complexity score: `docs/ANALYSIS.md`.
+//! Method, thresholds, the motion search and the calibration of the complexity score:
+//! `docs/ANALYSIS.md`.
 
 mod analyzer;
 pub mod complexity;
 mod config;
 mod cut;
 mod measure;
+mod motion;
 #[cfg(test)]
 mod synthetic;
 

@@ -123,9 +123,13 @@ pub(crate) struct Thumbnail {
 const SEARCH_FLOOR: u32 = 16;
 /// Rounds of the one-pixel refinement around the best predicted motion vector.
 const REFINE_ROUNDS: usize = 2;
+/// Most refinement rounds any [`predictive_search`] may take.
+pub(crate) const MAX_ROUNDS: usize = 8;
+/// Most predicted vectors any [`predictive_search`] may start from.
+pub(crate) const MAX_PREDICTORS: usize = 28;
 
 /// A block's displacement into the previous frame, in pixels.
-type Vector = (i32, i32);
+pub(crate) type Vector = (i32, i32);
 
 /// What one pass over the whole 8x8 blocks of a frame measures. A right or bottom remainder
 /// narrower than 8 pixels is left out.
@@ -166,8 +170,8 @@ impl BlockScan {
         std::mem::swap(&mut self.vectors, &mut self.previous_vectors);
         self.previous_vectors.resize(bw * bh, (0, 0));
         self.vectors.clear();
-        let frames = previous.map(|previous| Frames {
-            luma,
+        let frames = previous.map(|previous| Planes {
+            current: luma,
             previous,
             width,
             height,
@@ -244,46 +248,78 @@ impl BlockScan {
 /// times the per-pixel variance) is at most `SEARCH_FLOOR` is not searched: its residual is
 /// already negligible.
 fn motion(
-    frames: &Frames<'_>,
+    frames: &Planes<'_>,
     vectors: &[Vector],
     previous_vectors: &[Vector],
     (bx, by): (usize, usize),
     diff: u32,
     variance: u64,
 ) -> (Vector, u32) {
-    let mut best = ((0, 0), diff);
     let floor = BLOCK_PIXELS as u32 * SEARCH_FLOOR;
     if diff <= floor || variance <= u64::from(floor) * BLOCK_PIXELS {
-        return best;
+        return ((0, 0), diff);
     }
-    let bw = frames.width / BLOCK;
     let (x, y) = (bx * BLOCK, by * BLOCK);
-    // Every vector is compared at most once.
-    let mut tried = [(0, 0); 4 + 4 * REFINE_ROUNDS];
+    let predictors =
+        neighbour_predictors(vectors, previous_vectors, frames.width / BLOCK, (bx, by));
+    predictive_search(
+        ((0, 0), diff),
+        predictors.into_iter().flatten(),
+        REFINE_ROUNDS,
+        |vector, limit| frames.block_cost::<BLOCK>(x, y, vector, limit, squared_difference),
+    )
+}
+
+/// The candidate vectors of block `(bx, by)` in a row of `bw` blocks: those of the blocks to its
+/// left and above (in `vectors`, this frame's so far) and of the same block in the previous
+/// frame.
+pub(crate) fn neighbour_predictors(
+    vectors: &[Vector],
+    previous_vectors: &[Vector],
+    bw: usize,
+    (bx, by): (usize, usize),
+) -> [Option<Vector>; 3] {
+    let left = bx.checked_sub(1).map(|l| vectors[by * bw + l]);
+    let above = by.checked_sub(1).map(|a| vectors[a * bw + bx]);
+    [left, above, previous_vectors.get(by * bw + bx).copied()]
+}
+
+/// A predictive block-matching search: from `start` (a vector and its cost), the cheapest of
+/// `predictors` (at most [`MAX_PREDICTORS`]), then up to `rounds` (at most [`MAX_ROUNDS`])
+/// rounds of one-pixel steps around the best vector so far, stopping at the first round that
+/// finds nothing cheaper. `cost` returns a vector's cost if it is below the limit it is given
+/// (the best so far) and the vector is allowed. Every vector is costed at most once.
+pub(crate) fn predictive_search(
+    start: (Vector, u32),
+    predictors: impl IntoIterator<Item = Vector>,
+    rounds: usize,
+    mut cost: impl FnMut(Vector, u32) -> Option<u32>,
+) -> (Vector, u32) {
+    let mut best = start;
+    let mut tried = [(0, 0); 1 + MAX_PREDICTORS + 4 * MAX_ROUNDS];
+    tried[0] = start.0;
     let mut count = 1;
     let mut try_vector = |best: &mut (Vector, u32), vector: Vector| {
         if tried[..count].contains(&vector) {
             return false;
         }
-        tried[count] = vector;
+        let Some(slot) = tried.get_mut(count) else {
+            return false;
+        };
+        *slot = vector;
         count += 1;
-        match frames.block_ssd(x, y, vector, best.1) {
-            Some(d) => {
-                *best = (vector, d);
+        match cost(vector, best.1) {
+            Some(c) => {
+                *best = (vector, c);
                 true
             }
             None => false,
         }
     };
-    let left = bx.checked_sub(1).map(|l| vectors[by * bw + l]);
-    let above = by.checked_sub(1).map(|a| vectors[a * bw + bx]);
-    for vector in [left, above, Some(previous_vectors[by * bw + bx])]
-        .into_iter()
-        .flatten()
-    {
+    for vector in predictors.into_iter().take(MAX_PREDICTORS) {
         try_vector(&mut best, vector);
     }
-    for _ in 0..REFINE_ROUNDS {
+    for _ in 0..rounds.min(MAX_ROUNDS) {
         let (dx, dy) = best.0;
         let steps = [(dx + 1, dy), (dx - 1, dy), (dx, dy + 1), (dx, dy - 1)];
         let mut improved = false;
@@ -297,31 +333,48 @@ fn motion(
     best
 }
 
-/// The luma planes a motion search compares.
-struct Frames<'a> {
-    luma: &'a [u8],
-    previous: &'a [u8],
-    width: usize,
-    height: usize,
+/// `(c - p)^2`: the per-pixel cost of a sum of squared differences.
+pub(crate) fn squared_difference(c: u8, p: u8) -> u32 {
+    u32::from(c.abs_diff(p)) * u32::from(c.abs_diff(p))
 }
 
-impl Frames<'_> {
-    /// Sum of squared differences between the 8x8 block at `(x, y)` and the previous frame's
+/// `|c - p|`: the per-pixel cost of a sum of absolute differences.
+pub(crate) fn absolute_difference(c: u8, p: u8) -> u32 {
+    u32::from(c.abs_diff(p))
+}
+
+/// Two luma planes of one geometry that a motion search compares.
+pub(crate) struct Planes<'a> {
+    pub current: &'a [u8],
+    pub previous: &'a [u8],
+    pub width: usize,
+    pub height: usize,
+}
+
+impl Planes<'_> {
+    /// The sum of `difference` over the `N`x`N` block at `(x, y)` and the previous plane's
     /// block displaced by `vector`, if that block lies inside the picture and the sum is below
-    /// `limit` (the comparison stops once a row reaches it).
-    fn block_ssd(&self, x: usize, y: usize, (dx, dy): Vector, limit: u32) -> Option<u32> {
+    /// `limit`. `N * N * difference` must fit a `u32` (it does up to 64x64 SSD).
+    pub(crate) fn block_cost<const N: usize>(
+        &self,
+        x: usize,
+        y: usize,
+        (dx, dy): Vector,
+        limit: u32,
+        difference: impl Fn(u8, u8) -> u32,
+    ) -> Option<u32> {
         let px = x.checked_add_signed(dx as isize)?;
         let py = y.checked_add_signed(dy as isize)?;
-        if px + BLOCK > self.width || py + BLOCK > self.height {
+        if px + N > self.width || py + N > self.height {
             return None;
         }
         // One lane per column, summed once at the end (so the rows vectorise).
-        let mut lanes = [0u32; BLOCK];
-        for r in 0..BLOCK {
-            let current = &self.luma[(y + r) * self.width + x..][..BLOCK];
-            let previous = &self.previous[(py + r) * self.width + px..][..BLOCK];
+        let mut lanes = [0u32; N];
+        for r in 0..N {
+            let current = &self.current[(y + r) * self.width + x..][..N];
+            let previous = &self.previous[(py + r) * self.width + px..][..N];
             for ((lane, &c), &p) in lanes.iter_mut().zip(current).zip(previous) {
-                *lane += u32::from(c.abs_diff(p)) * u32::from(c.abs_diff(p));
+                *lane += difference(c, p);
             }
         }
         let sum = lanes.iter().sum();

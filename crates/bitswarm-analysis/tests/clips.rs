@@ -190,3 +190,36 @@ fn bikes_source_has_five_hard_cuts() {
     assert_eq!(analysis.frames.len(), 250);
     assert_eq!(cuts(&analysis), [0, 30, 76, 137, 187, 242]);
 }
+
+#[test]
+fn motion_statistics_are_finite_and_rank_the_clips() {
+    let bikes = &analyses()["bikes_272p"];
+    for f in &bikes.frames {
+        let values = [f.motion_mean, f.motion_std, f.moving_share];
+        assert!(
+            values.iter().all(|v| v.is_finite()),
+            "frame {}: {values:?}",
+            f.index
+        );
+        assert!((0.0..=1.0).contains(&f.moving_share), "frame {}", f.index);
+        // No vector is longer than the search reaches: 16 pixels per axis, plus two steps.
+        assert!(f.motion_mean <= 18.0 * 2f64.sqrt(), "frame {}", f.index);
+    }
+    // Every bikes scene has people or a camera moving.
+    for scene in &bikes.scenes {
+        let values = [scene.motion_mean, scene.motion_std, scene.moving_share];
+        assert!(values.iter().all(|v| v.is_finite()), "{values:?}");
+        assert!(
+            scene.moving_share > 0.05 && scene.motion_mean >= 1.0,
+            "{values:?}"
+        );
+    }
+    // A mostly static screencast moves far less of its picture than the handheld foreman.
+    let share = |name: &str| analyses()[name].moving_share;
+    assert!(
+        share("screen_gnome_360p") * 10.0 < share("foreman_288p"),
+        "{} vs {}",
+        share("screen_gnome_360p"),
+        share("foreman_288p")
+    );
+}

@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bitswarm_core::{Codec, EncoderKind, Frame, Profile, RateControl, VideoInfo};
+use bitswarm_core::{Codec, EncoderKind, Frame, Profile, RateControl, Tune, Tuning, VideoInfo};
 
 use crate::encoder::{Encoder, EncoderConfig, FrameInput, GopCheck, Packet};
 use crate::ffmpeg::{Ffmpeg, FfmpegProbe};
@@ -67,16 +67,54 @@ pub(crate) fn raw_format(codec: Codec) -> &'static str {
     }
 }
 
-/// The encoder options of one chunk (after `-c:v NAME`).
+/// The `-tune` value FFmpeg's x264, x265 and libaom wrappers take for `tune`.
+fn ffmpeg_tune(tune: Tune) -> &'static str {
+    match tune {
+        Tune::StillImage => "stillimage",
+        other => other.name(),
+    }
+}
+
+/// The `:key=value` pairs of `tuning` for x264's and x265's `-x26N-params` (validated, so
+/// every set field is one the encoder honours). x264 reads `psy-rd` as `rd,trellis`; a `:`
+/// there would end the pair, so the separator is `,`.
+fn x26x_tuning_params(kind: EncoderKind, tuning: &Tuning) -> String {
+    let mut params = String::new();
+    if let Some(mode) = tuning.aq_mode {
+        params.push_str(&format!(":aq-mode={mode}"));
+    }
+    if let Some(strength) = tuning.aq_strength {
+        params.push_str(&format!(":aq-strength={strength}"));
+    }
+    match (kind, tuning.psy_rd) {
+        (EncoderKind::X264, Some(psy)) => params.push_str(&format!(":psy-rd={psy},0")),
+        (_, Some(psy)) => params.push_str(&format!(":psy-rd={psy}")),
+        (_, None) => {}
+    }
+    if let Some(refs) = tuning.refs {
+        params.push_str(&format!(":ref={refs}"));
+    }
+    params
+}
+
+/// The encoder options of one chunk (after `-c:v NAME`); the tuning mapping is the table in
+/// docs/CODEC.md.
 pub(crate) fn encoder_args(kind: EncoderKind, profile: &Profile, threads: u16) -> Vec<String> {
     let level = usize::from(profile.complexity.clamp(1, 10)) - 1;
     let gop = profile.gop;
+    let tuning = &profile.tuning;
     let mut args: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| args.extend(items.iter().map(|s| (*s).to_owned()));
     match kind {
         EncoderKind::X264 => {
             push(&["-preset", X26X_PRESETS[level]]);
-            let params = format!("keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:threads=1");
+            if let Some(tune) = tuning.tune {
+                push(&["-tune", ffmpeg_tune(tune)]);
+            }
+            let params = format!(
+                "keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:threads=1{}",
+                x26x_tuning_params(kind, tuning)
+            );
             push(&["-x264-params", &params]);
             match profile.rate {
                 RateControl::Qp { qp } => push(&["-qp", &qp.to_string()]),
@@ -86,6 +124,9 @@ pub(crate) fn encoder_args(kind: EncoderKind, profile: &Profile, threads: u16) -
         }
         EncoderKind::X265 => {
             push(&["-preset", X26X_PRESETS[level]]);
+            if let Some(tune) = tuning.tune {
+                push(&["-tune", ffmpeg_tune(tune)]);
+            }
             let rate = match profile.rate {
                 RateControl::Qp { qp } => format!("qp={qp}"),
                 RateControl::Crf { crf } => format!("crf={crf}"),
@@ -93,7 +134,8 @@ pub(crate) fn encoder_args(kind: EncoderKind, profile: &Profile, threads: u16) -
             };
             let params = format!(
                 "keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:repeat-headers=1:\
-                 pools=none:frame-threads=1:log-level=error:{rate}"
+                 pools=none:frame-threads=1:log-level=error:{rate}{}",
+                x26x_tuning_params(kind, tuning)
             );
             push(&["-x265-params", &params]);
         }
@@ -101,7 +143,14 @@ pub(crate) fn encoder_args(kind: EncoderKind, profile: &Profile, threads: u16) -
             push(&["-preset", &SVT_PRESETS[level].to_string()]);
             push(&["-g", &gop.to_string()]);
             let lp = threads.max(1);
-            let params = format!("keyint={gop}:irefresh-type=2:scd=0:lp={lp}");
+            let mut params = format!("keyint={gop}:irefresh-type=2:scd=0:lp={lp}");
+            if let Some(mode) = tuning.aq_mode {
+                params.push_str(&format!(":aq-mode={mode}"));
+            }
+            // SVT-AV1's tune: 0 = visual quality, 1 = PSNR (the only one validate lets through).
+            if tuning.tune == Some(Tune::Psnr) {
+                params.push_str(":tune=1");
+            }
             push(&["-svtav1-params", &params]);
             match profile.rate {
                 RateControl::Qp { qp } => push(&["-qp", &qp.to_string()]),
@@ -117,6 +166,12 @@ pub(crate) fn encoder_args(kind: EncoderKind, profile: &Profile, threads: u16) -
             push(&["-cpu-used", &cpu_used.to_string()]);
             push(&["-threads", "1", "-row-mt", "0"]);
             push(&["-g", &gop.to_string(), "-keyint_min", &gop.to_string()]);
+            if let Some(mode) = tuning.aq_mode {
+                push(&["-aq-mode", &mode.to_string()]);
+            }
+            if let Some(tune) = tuning.tune {
+                push(&["-tune", ffmpeg_tune(tune)]);
+            }
             match profile.rate {
                 RateControl::Qp { qp } => {
                     let q = qp.to_string();
@@ -400,6 +455,75 @@ mod tests {
             ),
             "-cpu-used 5 -threads 1 -row-mt 0 -g 48 -keyint_min 48 -crf 30 -b:v 0"
         );
+        let tuned = |encoder, rate, tuning| Profile {
+            tuning,
+            ..profile(encoder, rate, 6)
+        };
+        let full = Tuning {
+            aq_mode: Some(3),
+            aq_strength: Some(0.8),
+            psy_rd: Some(1.5),
+            refs: Some(4),
+            tune: Some(Tune::StillImage),
+        };
+        assert_eq!(
+            joined(
+                &tuned(EncoderKind::X264, RateControl::Crf { crf: 23 }, full),
+                1
+            ),
+            "-preset medium -tune stillimage -x264-params keyint=48:min-keyint=48:scenecut=0:\
+             open-gop=0:threads=1:aq-mode=3:aq-strength=0.8:psy-rd=1.5,0:ref=4 -crf 23"
+        );
+        let x265 = Tuning {
+            tune: Some(Tune::Grain),
+            ..full
+        };
+        assert_eq!(
+            joined(
+                &tuned(EncoderKind::X265, RateControl::Qp { qp: 30 }, x265),
+                1
+            ),
+            "-preset medium -tune grain -x265-params keyint=48:min-keyint=48:scenecut=0:\
+             open-gop=0:repeat-headers=1:pools=none:frame-threads=1:log-level=error:qp=30:\
+             aq-mode=3:aq-strength=0.8:psy-rd=1.5:ref=4"
+        );
+        let psnr = Tuning {
+            aq_mode: Some(0),
+            tune: Some(Tune::Psnr),
+            ..Tuning::default()
+        };
+        assert_eq!(
+            joined(
+                &tuned(EncoderKind::SvtAv1, RateControl::Qp { qp: 40 }, psnr),
+                2
+            ),
+            "-preset 8 -g 48 -svtav1-params keyint=48:irefresh-type=2:scd=0:lp=2:aq-mode=0:\
+             tune=1 -qp 40"
+        );
+        let ssim = Tuning {
+            aq_mode: Some(1),
+            tune: Some(Tune::Ssim),
+            ..Tuning::default()
+        };
+        assert_eq!(
+            joined(
+                &tuned(EncoderKind::Aom, RateControl::Crf { crf: 30 }, ssim),
+                2
+            ),
+            "-cpu-used 4 -threads 1 -row-mt 0 -g 48 -keyint_min 48 -aq-mode 1 -tune ssim \
+             -crf 30 -b:v 0"
+        );
+        // Every tuned profile used here is one validate accepts.
+        for (kind, tuning) in [
+            (EncoderKind::X264, full),
+            (EncoderKind::X265, x265),
+            (EncoderKind::SvtAv1, psnr),
+            (EncoderKind::Aom, ssim),
+        ] {
+            tuned(kind, RateControl::Qp { qp: 30 }, tuning)
+                .validate()
+                .unwrap();
+        }
     }
 
     #[test]

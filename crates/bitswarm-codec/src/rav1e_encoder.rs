@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use bitswarm_core::{EncoderKind, Frame, RateControl};
+use bitswarm_core::{EncoderKind, Frame, RateControl, Tune};
 use rav1e::prelude::{
     ChromaSampling, Config, Context, EncoderConfig as Rav1eConfig, EncoderStatus, FrameType,
     Rational, SceneDetectionSpeed,
@@ -59,6 +59,10 @@ impl Rav1eEncoder {
         enc.min_key_frame_interval = u64::from(profile.gop);
         enc.max_key_frame_interval = u64::from(profile.gop);
         enc.speed_settings.scene_detection_mode = SceneDetectionSpeed::None;
+        // Tuning::tune is validated to psnr or unset; rav1e's default is psychovisual.
+        if profile.tuning.tune == Some(Tune::Psnr) {
+            enc.tune = rav1e::prelude::Tune::Psnr;
+        }
         match profile.rate {
             RateControl::Qp { qp } => enc.quantizer = qindex(qp),
             RateControl::Bitrate { kbps } => {

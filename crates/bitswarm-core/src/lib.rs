@@ -16,8 +16,9 @@ mod scale;
 
 pub use frame::{Frame, Rational, VideoInfo, MAX_DIMENSION, MIN_DIMENSION};
 pub use profile::{
-    Codec, DeviceClass, EncoderKind, Profile, RateControl, Resolution, BITRATE_RANGE,
-    COMPLEXITY_RANGE, ERROR_CORRECTION_RANGE, GOP_RANGE, QP_RANGE, REDUNDANCY_RANGE,
+    Codec, DeviceClass, EncoderKind, Profile, RateControl, Resolution, Tune, Tuning, TuningSupport,
+    AQ_MODE_RANGE, AQ_STRENGTH_RANGE, BITRATE_RANGE, COMPLEXITY_RANGE, ERROR_CORRECTION_RANGE,
+    GOP_RANGE, PSY_RD_RANGE, QP_RANGE, REDUNDANCY_RANGE, REFS_RANGE,
 };
 pub use scale::scale;
 

@@ -249,6 +249,257 @@ pub const BITRATE_RANGE: std::ops::RangeInclusive<u32> = 16..=200_000;
 /// Valid range of an H.264 QP (the QP range of the H.264 and HEVC encoders).
 pub const QP_RANGE: std::ops::RangeInclusive<u8> = 0..=51;
 
+/// Valid range of [`Tuning::aq_mode`] (each encoder accepts a part of it:
+/// [`TuningSupport::aq_modes`]).
+pub const AQ_MODE_RANGE: RangeInclusive<u8> = 0..=3;
+/// Valid range of [`Tuning::aq_strength`].
+pub const AQ_STRENGTH_RANGE: RangeInclusive<f32> = 0.0..=3.0;
+/// Valid range of [`Tuning::psy_rd`].
+pub const PSY_RD_RANGE: RangeInclusive<f32> = 0.0..=5.0;
+/// Valid range of [`Tuning::refs`], in frames.
+pub const REFS_RANGE: RangeInclusive<u8> = 1..=16;
+
+/// A content or metric preset of the encoder (`-tune` of x264, x265 and libaom).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tune {
+    Film,
+    Animation,
+    Grain,
+    StillImage,
+    Psnr,
+    Ssim,
+}
+
+impl Tune {
+    /// Every tune this build knows.
+    pub const ALL: &'static [Tune] = &[
+        Tune::Film,
+        Tune::Animation,
+        Tune::Grain,
+        Tune::StillImage,
+        Tune::Psnr,
+        Tune::Ssim,
+    ];
+
+    /// The snake_case name used in JSON, TOML and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tune::Film => "film",
+            Tune::Animation => "animation",
+            Tune::Grain => "grain",
+            Tune::StillImage => "still_image",
+            Tune::Psnr => "psnr",
+            Tune::Ssim => "ssim",
+        }
+    }
+}
+
+impl fmt::Display for Tune {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Tune {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Tune::ALL
+            .iter()
+            .copied()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| Error::OutOfRange {
+                field: "tune",
+                value: format!("{s:?}"),
+                expected: names(Tune::ALL),
+            })
+    }
+}
+
+/// Comma-separated names of `tunes`, or `none`.
+fn names(tunes: &[Tune]) -> String {
+    if tunes.is_empty() {
+        return "none".into();
+    }
+    let names: Vec<&str> = tunes.iter().map(|t| t.name()).collect();
+    names.join(", ")
+}
+
+/// Encoder tuning beyond preset and rate; `None` = the encoder's default.
+///
+/// Which encoder honours which field is [`EncoderKind::tuning_support`]; the mapping to encoder
+/// options is in docs/CODEC.md.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tuning {
+    /// Adaptive quantisation mode, 0 (off) ..= 3; the meaning of each mode is the encoder's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aq_mode: Option<u8>,
+    /// Adaptive quantisation strength 0.0 ..= 3.0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aq_strength: Option<f32>,
+    /// Psycho-visual rate-distortion strength 0.0 ..= 5.0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psy_rd: Option<f32>,
+    /// Reference frames 1 ..= 16.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refs: Option<u8>,
+    /// Content or metric preset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tune: Option<Tune>,
+}
+
+impl Tuning {
+    /// True when every field is left to the encoder (nothing to serialise).
+    pub fn is_default(&self) -> bool {
+        *self == Tuning::default()
+    }
+
+    /// Checks every field against its range and against what `encoder` honours.
+    pub fn validate(&self, encoder: EncoderKind) -> Result<()> {
+        if let Some(v) = self.aq_mode {
+            check("aq_mode", v, AQ_MODE_RANGE)?;
+        }
+        if let Some(v) = self.aq_strength {
+            check("aq_strength", v, AQ_STRENGTH_RANGE)?;
+        }
+        if let Some(v) = self.psy_rd {
+            check("psy_rd", v, PSY_RD_RANGE)?;
+        }
+        if let Some(v) = self.refs {
+            check("refs", v, REFS_RANGE)?;
+        }
+        let support = encoder.tuning_support();
+        let refuse = |what: String| {
+            Error::Unsupported(format!(
+                "{what} with {encoder} (it supports {})",
+                support.describe()
+            ))
+        };
+        if let Some(v) = self.aq_mode {
+            if support.aq_modes.is_empty() {
+                return Err(refuse("aq_mode".into()));
+            }
+            if !support.aq_modes.contains(&v) {
+                return Err(Error::OutOfRange {
+                    field: "aq_mode",
+                    value: v.to_string(),
+                    expected: format!("{} with {encoder}", support.aq_modes_text()),
+                });
+            }
+        }
+        if self.aq_strength.is_some() && !support.aq_strength {
+            return Err(refuse("aq_strength".into()));
+        }
+        if self.psy_rd.is_some() && !support.psy_rd {
+            return Err(refuse("psy_rd".into()));
+        }
+        if self.refs.is_some() && !support.refs {
+            return Err(refuse("refs".into()));
+        }
+        match self.tune {
+            Some(tune) if !support.tunes.contains(&tune) => Err(refuse(format!("tune={tune}"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The [`Tuning`] fields one encoder honours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TuningSupport {
+    /// The `aq_mode` values it accepts (empty: no adaptive-quantisation switch).
+    pub aq_modes: &'static [u8],
+    pub aq_strength: bool,
+    pub psy_rd: bool,
+    pub refs: bool,
+    /// The tunes it accepts (empty: none).
+    pub tunes: &'static [Tune],
+}
+
+impl TuningSupport {
+    /// The accepted `aq_mode` values, `|`-separated (`"0|2"`).
+    fn aq_modes_text(&self) -> String {
+        let modes: Vec<String> = self.aq_modes.iter().map(u8::to_string).collect();
+        modes.join("|")
+    }
+
+    /// One line for error messages: `"aq_mode 0|2, tune psnr"`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.aq_modes.is_empty() {
+            parts.push(format!("aq_mode {}", self.aq_modes_text()));
+        }
+        for (field, supported) in [
+            ("aq_strength", self.aq_strength),
+            ("psy_rd", self.psy_rd),
+            ("refs", self.refs),
+        ] {
+            if supported {
+                parts.push(field.to_owned());
+            }
+        }
+        if !self.tunes.is_empty() {
+            parts.push(format!("tune {}", names(self.tunes).replace(", ", "|")));
+        }
+        if parts.is_empty() {
+            "no tuning".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+impl EncoderKind {
+    /// The [`Tuning`] fields this encoder honours (the option mapping is in docs/CODEC.md).
+    ///
+    /// SVT-AV1 is held to what its 1.4 series (Debian 12's FFmpeg) honours: `tune` 1 (PSNR)
+    /// and `aq-mode` 0 or 2 (1.4 replaces mode 1 by 2); its SSIM tune and variance boost
+    /// (2.x) are not offered. OpenH264 honours none: its parameter check switches adaptive
+    /// quantisation off whatever is asked, and its camera mode searches one reference frame.
+    pub fn tuning_support(self) -> TuningSupport {
+        use Tune::{Animation, Film, Grain, Psnr, Ssim, StillImage};
+        const ALL_AQ: &[u8] = &[0, 1, 2, 3];
+        let none = TuningSupport {
+            aq_modes: &[],
+            aq_strength: false,
+            psy_rd: false,
+            refs: false,
+            tunes: &[],
+        };
+        match self {
+            EncoderKind::OpenH264 => none,
+            EncoderKind::X264 => TuningSupport {
+                aq_modes: ALL_AQ,
+                aq_strength: true,
+                psy_rd: true,
+                refs: true,
+                tunes: &[Film, Animation, Grain, StillImage, Psnr, Ssim],
+            },
+            EncoderKind::X265 => TuningSupport {
+                aq_modes: ALL_AQ,
+                aq_strength: true,
+                psy_rd: true,
+                refs: true,
+                tunes: &[Animation, Grain, Psnr, Ssim],
+            },
+            EncoderKind::SvtAv1 => TuningSupport {
+                aq_modes: &[0, 2],
+                tunes: &[Psnr],
+                ..none
+            },
+            EncoderKind::Aom => TuningSupport {
+                aq_modes: ALL_AQ,
+                tunes: &[Psnr, Ssim],
+                ..none
+            },
+            EncoderKind::Rav1e => TuningSupport {
+                tunes: &[Psnr],
+                ..none
+            },
+        }
+    }
+}
+
 /// One encoding profile. Fields left out of a TOML or JSON profile take their defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -270,6 +521,9 @@ pub struct Profile {
     /// Error-correction level 0 (none) ..= 3, carried to delivery (FEC); see docs/PROFILES.md.
     pub error_correction: u8,
     pub device: DeviceClass,
+    /// Encoder tuning; left out of JSON and TOML when every field is the encoder's default.
+    #[serde(default, skip_serializing_if = "Tuning::is_default")]
+    pub tuning: Tuning,
 }
 
 impl Default for Profile {
@@ -285,6 +539,7 @@ impl Default for Profile {
             redundancy: 0,
             error_correction: 0,
             device: DeviceClass::Desktop,
+            tuning: Tuning::default(),
         }
     }
 }
@@ -340,6 +595,7 @@ impl Profile {
             let fps = Rational { num: 25, den: 1 };
             VideoInfo::new(width, height, fps)?;
         }
+        self.tuning.validate(self.encoder)?;
         if let Some(fps) = self.fps {
             return Err(Error::Unsupported(format!(
                 "frame-rate conversion to {fps} (profiles keep the source frame rate: leave `fps` out)"
@@ -414,6 +670,154 @@ mod tests {
         assert!(json.contains(r#""resolution":"640x360""#), "{json}");
         assert_eq!("source".parse::<Resolution>().unwrap(), Resolution::Source);
         assert!("640by360".parse::<Resolution>().is_err());
+    }
+
+    #[test]
+    fn default_tuning_is_left_out_of_json() {
+        let json = serde_json::to_string(&Profile::default()).unwrap();
+        assert!(!json.contains("tuning"), "{json}");
+        let back: Profile = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.tuning, Tuning::default());
+    }
+
+    #[test]
+    fn tuning_round_trips_through_json() {
+        let p = Profile {
+            encoder: EncoderKind::X264,
+            tuning: Tuning {
+                aq_mode: Some(3),
+                psy_rd: Some(1.5),
+                tune: Some(Tune::StillImage),
+                ..Tuning::default()
+            },
+            ..Profile::default()
+        };
+        p.validate().unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(
+            json.contains(r#""tuning":{"aq_mode":3,"psy_rd":1.5,"tune":"still_image"}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Profile>(&json).unwrap(), p);
+        let err = serde_json::from_str::<Profile>(r#"{"tuning":{"aq_mod":1}}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `aq_mod`"), "{err}");
+    }
+
+    #[test]
+    fn tune_names_parse_and_match_serde() {
+        for &tune in Tune::ALL {
+            assert_eq!(tune.name().parse::<Tune>().unwrap(), tune);
+            let json = serde_json::to_string(&tune).unwrap();
+            assert_eq!(json, format!("\"{}\"", tune.name()));
+        }
+        assert_eq!(
+            "fastdecode".parse::<Tune>().unwrap_err().to_string(),
+            "invalid tune \"fastdecode\" (expected film, animation, grain, still_image, psnr, ssim)"
+        );
+    }
+
+    #[test]
+    fn tuning_ranges_and_encoder_support_are_checked() {
+        use EncoderKind::{Aom, OpenH264, Rav1e, SvtAv1, X264, X265};
+        let t = Tuning::default();
+        let aq = |v| Tuning {
+            aq_mode: Some(v),
+            ..t
+        };
+        let strength = |v| Tuning {
+            aq_strength: Some(v),
+            ..t
+        };
+        let psy = |v| Tuning {
+            psy_rd: Some(v),
+            ..t
+        };
+        let refs = |v| Tuning { refs: Some(v), ..t };
+        let tune = |v| Tuning { tune: Some(v), ..t };
+        let full = Tuning {
+            aq_mode: Some(1),
+            aq_strength: Some(0.8),
+            psy_rd: Some(1.0),
+            refs: Some(4),
+            tune: Some(Tune::Grain),
+        };
+        let cases: [(EncoderKind, Tuning, &str); 17] = [
+            (
+                X264,
+                strength(3.5),
+                "invalid aq_strength 3.5 (expected 0..=3)",
+            ),
+            (
+                X264,
+                strength(f32::NAN),
+                "invalid aq_strength NaN (expected 0..=3)",
+            ),
+            (X265, psy(5.5), "invalid psy_rd 5.5 (expected 0..=5)"),
+            (X264, refs(0), "invalid refs 0 (expected 1..=16)"),
+            (X264, refs(17), "invalid refs 17 (expected 1..=16)"),
+            (X264, aq(4), "invalid aq_mode 4 (expected 0..=3)"),
+            (
+                OpenH264,
+                aq(1),
+                "not supported: aq_mode with openh264 (it supports no tuning)",
+            ),
+            (
+                SvtAv1,
+                aq(1),
+                "invalid aq_mode 1 (expected 0|2 with svtav1)",
+            ),
+            (
+                SvtAv1,
+                tune(Tune::Animation),
+                "not supported: tune=animation with svtav1 (it supports aq_mode 0|2, tune psnr)",
+            ),
+            (
+                X265,
+                tune(Tune::Film),
+                "not supported: tune=film with x265 (it supports aq_mode 0|1|2|3, aq_strength, \
+                 psy_rd, refs, tune animation|grain|psnr|ssim)",
+            ),
+            (
+                Rav1e,
+                refs(2),
+                "not supported: refs with rav1e (it supports tune psnr)",
+            ),
+            (
+                Aom,
+                psy(1.0),
+                "not supported: psy_rd with aom (it supports aq_mode 0|1|2|3, tune psnr|ssim)",
+            ),
+            (
+                OpenH264,
+                refs(2),
+                "not supported: refs with openh264 (it supports no tuning)",
+            ),
+            (X264, full, ""),
+            (X265, full, ""),
+            (Rav1e, tune(Tune::Psnr), ""),
+            (
+                SvtAv1,
+                Tuning {
+                    aq_mode: Some(0),
+                    tune: Some(Tune::Psnr),
+                    ..t
+                },
+                "",
+            ),
+        ];
+        for (encoder, tuning, want) in cases {
+            let p = Profile {
+                encoder,
+                tuning,
+                ..Profile::default()
+            };
+            let got = p
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert_eq!(got, want, "{encoder} {tuning:?}");
+        }
     }
 
     #[test]
