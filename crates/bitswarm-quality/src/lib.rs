@@ -65,6 +65,8 @@ pub enum Error {
     NoMetrics,
     #[error("no frames to score")]
     NoFrames,
+    #[error("segment context out of order: {0}")]
+    Segment(&'static str),
     #[error("cannot start {0} worker threads: {1}")]
     Threads(usize, String),
 }
@@ -97,6 +99,22 @@ pub trait Metric: Send {
     /// Ends the stream: every frame becomes poppable, and the statistics of all frames are
     /// returned. Fails with [`Error::NoFrames`] if nothing was pushed.
     fn finish(&mut self) -> Result<Summary>;
+
+    /// Scoring one segment of a longer stream (a chunk): the reference frame just before the
+    /// segment, given before the first [`Metric::push`]. A metric with temporal features (VMAF's
+    /// motion) then scores the segment's frames exactly as it would inside the whole stream;
+    /// the others ignore it.
+    fn reference_before(&mut self, reference: &Frame) -> Result<()> {
+        let _ = reference;
+        Ok(())
+    }
+
+    /// The reference frame just after the segment, given after its last [`Metric::push`] and
+    /// before [`Metric::finish`] (see [`Metric::reference_before`]).
+    fn reference_after(&mut self, reference: &Frame) -> Result<()> {
+        let _ = reference;
+        Ok(())
+    }
 }
 
 /// The scored frames of a metric not yet popped, and the pools of all frames scored so far.

@@ -35,6 +35,17 @@ impl MetricKind {
         })
     }
 
+    /// The field holding the metric's overall per-frame score: `psnr` (the weighted Y/U/V
+    /// PSNR), `ssim` (all planes), `ms_ssim`, `vmaf`.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Psnr => "psnr",
+            Self::Ssim => "ssim",
+            Self::MsSsim => "ms_ssim",
+            Self::Vmaf => "vmaf",
+        }
+    }
+
     /// Parses a comma-separated list such as `vmaf,ssim,psnr` (duplicates are dropped).
     pub fn parse_list(list: &str) -> Result<Vec<MetricKind>> {
         let mut kinds = Vec::new();
@@ -67,12 +78,7 @@ impl FromStr for MetricKind {
 
 impl fmt::Display for MetricKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Psnr => "psnr",
-            Self::Ssim => "ssim",
-            Self::MsSsim => "ms_ssim",
-            Self::Vmaf => "vmaf",
-        })
+        f.write_str(self.field())
     }
 }
 
@@ -166,6 +172,20 @@ impl QualityMeter {
             merged.values.extend(s.values);
         }
         Some(merged)
+    }
+
+    /// The reference frame just before a segment, for every metric ([`Metric::reference_before`]).
+    pub fn reference_before(&mut self, reference: &Frame) -> Result<()> {
+        self.metrics
+            .iter_mut()
+            .try_for_each(|m| m.reference_before(reference))
+    }
+
+    /// The reference frame just after a segment, for every metric ([`Metric::reference_after`]).
+    pub fn reference_after(&mut self, reference: &Frame) -> Result<()> {
+        self.metrics
+            .iter_mut()
+            .try_for_each(|m| m.reference_after(reference))
     }
 
     /// Ends the stream; the summaries of the metrics, in the order they were given. Frames

@@ -49,6 +49,8 @@ pub struct Vmaf {
     adm: Adm,
     motion: Motion,
     pending: Option<Pending>,
+    /// Set by [`Metric::reference_before`]: the first frame scored is not the stream's first.
+    continues: bool,
     scores: Scores,
 }
 
@@ -77,6 +79,7 @@ impl Vmaf {
             adm: Adm::new(w, h),
             motion: Motion::new(w, h),
             pending: None,
+            continues: false,
             scores: Scores::new(FIELDS),
         })
     }
@@ -86,7 +89,7 @@ impl Vmaf {
         let Some(p) = self.pending.take() else {
             return;
         };
-        let first = self.scores.frames() == 0;
+        let first = self.scores.frames() == 0 && !self.continues;
         let motion2 = match next_motion {
             _ if first => 0.0,
             Some(next) => p.motion.min(next),
@@ -138,6 +141,26 @@ impl Metric for Vmaf {
         self.release(None);
         self.scores.summary("vmaf", Vec::new())
     }
+
+    fn reference_before(&mut self, reference: &Frame) -> Result<()> {
+        check_pair(self.width, self.height, reference, reference)?;
+        if self.pending.is_some() || self.scores.frames() > 0 {
+            return Err(Error::Segment("reference_before after the first frame"));
+        }
+        self.motion.push(&reference.y);
+        self.continues = true;
+        Ok(())
+    }
+
+    fn reference_after(&mut self, reference: &Frame) -> Result<()> {
+        check_pair(self.width, self.height, reference, reference)?;
+        if self.pending.is_none() {
+            return Err(Error::Segment("reference_after before any frame"));
+        }
+        let next = self.motion.push(&reference.y);
+        self.release(Some(next));
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +181,62 @@ mod tests {
         let summary = vmaf.finish().unwrap();
         assert_eq!(summary.frames, 2);
         assert_eq!(vmaf.pop().map(|s| s.frame), Some(1));
+    }
+
+    #[test]
+    fn segments_with_their_context_score_as_the_whole_stream() {
+        let info = VideoInfo::new(64, 48, Rational::new(25, 1).unwrap()).unwrap();
+        let pairs: Vec<(Frame, Frame)> = (0..7)
+            .map(|i| {
+                let mut r = Frame::filled(&info, 0, 128, 128);
+                r.y = crate::planes::textured(64, 48, i * 3);
+                let mut d = r.clone();
+                d.y = crate::planes::noisy(&r.y, 5 + i);
+                (r, d)
+            })
+            .collect();
+        let score = |vmaf: &mut Vmaf, out: &mut Vec<Vec<f64>>| {
+            while let Some(s) = vmaf.pop() {
+                out.push(s.values);
+            }
+        };
+        let mut whole = Vmaf::new(64, 48).unwrap();
+        let mut expected = Vec::new();
+        for (r, d) in &pairs {
+            whole.push(r, d).unwrap();
+        }
+        whole.finish().unwrap();
+        score(&mut whole, &mut expected);
+
+        let mut got = Vec::new();
+        for range in [0..3, 3..4, 4..7] {
+            let mut part = Vmaf::new(64, 48).unwrap();
+            if range.start > 0 {
+                part.reference_before(&pairs[range.start - 1].0).unwrap();
+            }
+            for (r, d) in &pairs[range.clone()] {
+                part.push(r, d).unwrap();
+            }
+            if let Some((next, _)) = pairs.get(range.end) {
+                part.reference_after(next).unwrap();
+            }
+            part.finish().unwrap();
+            score(&mut part, &mut got);
+        }
+        assert_eq!(got, expected);
+        // Without the context, the segment's edge frames get other motion values.
+        let mut alone = Vmaf::new(64, 48).unwrap();
+        for (r, d) in &pairs[3..4] {
+            alone.push(r, d).unwrap();
+        }
+        alone.finish().unwrap();
+        let mut lone = Vec::new();
+        score(&mut alone, &mut lone);
+        assert_ne!(lone[0], expected[3]);
+        assert_eq!(
+            alone.reference_before(&pairs[0].0).unwrap_err().to_string(),
+            "segment context out of order: reference_before after the first frame"
+        );
     }
 
     #[test]
