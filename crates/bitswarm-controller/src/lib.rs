@@ -6,6 +6,8 @@
 //! - [`Scheduler`] assigns chunks to servers by their reported load, keeps redundant copies on
 //!   distinct servers, reassigns the work of lost servers, and fails a job that has no server
 //!   left. Every call takes `now`, so tests and simulations run in virtual time.
+//! - [`TargetSearch`] picks per chunk the CRF or QP that meets a VMAF or SSIM target, with
+//!   few probe encodes (each one a chunk attempt of the scheduler).
 //!
 //! ```
 //! use std::time::Duration;
@@ -23,6 +25,7 @@
 mod chunker;
 mod policy;
 mod scheduler;
+pub mod target;
 
 pub use chunker::{ChunkSpan, Chunker};
 pub use policy::{PolicyRule, SwarmConfig, SwarmPolicy};
@@ -30,6 +33,7 @@ pub use scheduler::{
     Attempt, AttemptOutcome, Capabilities, ChunkState, Command, Completion, Load, SceneDecision,
     Scheduler, SchedulerConfig,
 };
+pub use target::{Probe, SearchMethod, Step, TargetConfig, TargetMetric, TargetSearch};
 
 /// Errors of the controller logic.
 #[derive(Debug, thiserror::Error)]

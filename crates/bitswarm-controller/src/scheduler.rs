@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{ChunkSpan, SwarmConfig, SwarmPolicy};
-use bitswarm_core::{EncoderKind, Profile};
+use bitswarm_core::{EncoderKind, Profile, RateControl};
 
 /// Timeouts and limits of the scheduler.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +24,9 @@ pub struct SchedulerConfig {
     pub server_timeout_s: f64,
     /// With unfinished work and no server online for this long, the job fails (seconds).
     pub no_server_timeout_s: f64,
+    /// With servers online but none offering the job's encoder for this long, the job fails:
+    /// a short grace for servers that start together to announce themselves (seconds).
+    pub encoder_wait_s: f64,
     /// Attempts per chunk before the job fails.
     pub max_attempts: u32,
     /// Let redundant copies finish and compare their bytes with the winner's, instead of
@@ -38,6 +41,7 @@ impl Default for SchedulerConfig {
             attempt_timeout_s: 60.0,
             server_timeout_s: 15.0,
             no_server_timeout_s: 30.0,
+            encoder_wait_s: 3.0,
             max_attempts: 6,
             verify_redundant: false,
         }
@@ -50,6 +54,7 @@ impl SchedulerConfig {
             ("attempt_timeout_s", self.attempt_timeout_s),
             ("server_timeout_s", self.server_timeout_s),
             ("no_server_timeout_s", self.no_server_timeout_s),
+            ("encoder_wait_s", self.encoder_wait_s),
         ];
         for (name, v) in positive {
             if !(v > 0.0 && v <= 86_400.0) {
@@ -137,6 +142,8 @@ pub enum AttemptOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
     pub attempt: u32,
+    /// The probe of a quality-target search this attempt encodes (0 without a target).
+    pub probe: u32,
     pub server: String,
     pub assigned_ms: u64,
     pub finished_ms: Option<u64>,
@@ -155,6 +162,10 @@ pub struct ChunkState {
     #[serde(flatten)]
     pub span: ChunkSpan,
     pub config: SwarmConfig,
+    /// The rate control of the current probe (the profile's, without a quality target).
+    pub rate: RateControl,
+    /// The current probe of a quality-target search (0 without a target).
+    pub probe: u32,
     pub profile_id: u32,
     /// Whether the chunk came finished from the journal of an earlier run.
     pub resumed: bool,
@@ -162,17 +173,18 @@ pub struct ChunkState {
 }
 
 impl ChunkState {
+    /// The current probe has its output.
     pub fn done(&self) -> bool {
-        self.resumed
-            || self
-                .attempts
-                .iter()
-                .any(|a| a.outcome == AttemptOutcome::Won)
+        self.resumed || self.current().any(|a| a.outcome == AttemptOutcome::Won)
+    }
+
+    /// The attempts of the current probe.
+    fn current(&self) -> impl DoubleEndedIterator<Item = &Attempt> {
+        self.attempts.iter().filter(move |a| a.probe == self.probe)
     }
 
     fn live(&self) -> usize {
-        self.attempts
-            .iter()
+        self.current()
             .filter(|a| a.outcome == AttemptOutcome::Running)
             .count()
     }
@@ -228,7 +240,7 @@ pub struct SceneDecision {
 }
 
 /// The scheduler of one job.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Scheduler {
     cfg: SchedulerConfig,
     policy: SwarmPolicy,
@@ -342,6 +354,18 @@ impl Scheduler {
     /// Plans a chunk of content with `complexity` (1..=10, the scene's so far). The first chunk
     /// of each scene re-evaluates the policy; later chunks of the scene keep its decision.
     pub fn add_chunk(&mut self, now: Duration, span: ChunkSpan, complexity: u8) -> SwarmConfig {
+        self.add_chunk_with_rate(now, span, complexity, self.base.rate)
+    }
+
+    /// As [`Scheduler::add_chunk`], encoding with `rate` instead of the profile's (the first
+    /// probe of a quality-target search).
+    pub fn add_chunk_with_rate(
+        &mut self,
+        now: Duration,
+        span: ChunkSpan,
+        complexity: u8,
+        rate: RateControl,
+    ) -> SwarmConfig {
         let config = match self.decisions.last() {
             Some(d) if d.scene == span.scene => d.config,
             _ => {
@@ -366,18 +390,44 @@ impl Scheduler {
                 config
             }
         };
-        self.insert_chunk(span, config, false);
+        self.insert_chunk(span, config, rate, false);
         self.schedule(now);
         config
     }
 
     /// Registers a chunk already finished by an earlier run (from the journal).
-    pub fn add_resumed_chunk(&mut self, span: ChunkSpan, config: SwarmConfig) {
-        self.insert_chunk(span, config, true);
+    pub fn add_resumed_chunk(&mut self, span: ChunkSpan, config: SwarmConfig, rate: RateControl) {
+        self.insert_chunk(span, config, rate, true);
     }
 
-    fn insert_chunk(&mut self, span: ChunkSpan, config: SwarmConfig, resumed: bool) {
-        let profile_id = self.profile_for(config);
+    /// Quality-target search: encode `chunk` again with `rate`, as its next probe. The
+    /// earlier probes' outputs stay with the caller; the chunk is open until this probe wins.
+    pub fn reprobe(&mut self, now: Duration, chunk: u32, rate: RateControl) {
+        let Some(config) = self
+            .chunks
+            .get(&chunk)
+            .filter(|c| !c.resumed)
+            .map(|c| c.config)
+        else {
+            return;
+        };
+        let profile_id = self.profile_for(config, rate);
+        let state = self.chunks.get_mut(&chunk).expect("checked above");
+        state.rate = rate;
+        state.probe += 1;
+        state.profile_id = profile_id;
+        self.open.insert(chunk);
+        self.schedule(now);
+    }
+
+    fn insert_chunk(
+        &mut self,
+        span: ChunkSpan,
+        config: SwarmConfig,
+        rate: RateControl,
+        resumed: bool,
+    ) {
+        let profile_id = self.profile_for(config, rate);
         if !resumed {
             self.open.insert(span.index);
         }
@@ -386,6 +436,8 @@ impl Scheduler {
             ChunkState {
                 span,
                 config,
+                rate,
+                probe: 0,
                 profile_id,
                 resumed,
                 attempts: Vec::new(),
@@ -393,10 +445,11 @@ impl Scheduler {
         );
     }
 
-    fn profile_for(&mut self, config: SwarmConfig) -> u32 {
+    fn profile_for(&mut self, config: SwarmConfig, rate: RateControl) -> u32 {
         let profile = Profile {
             complexity: config.complexity_level,
             redundancy: config.redundancy,
+            rate,
             ..self.base.clone()
         };
         match self.profiles.iter().position(|p| *p == profile) {
@@ -439,14 +492,15 @@ impl Scheduler {
         let Some(state) = self.chunks.get(&chunk) else {
             return Completion::Ignored;
         };
-        let winner = state
-            .attempts
-            .iter()
-            .find(|a| a.outcome == AttemptOutcome::Won)
-            .and_then(|a| a.checksum);
         let Some(a) = state.attempts.iter().find(|a| a.attempt == attempt) else {
             return Completion::Ignored;
         };
+        // Copies are compared with the winner of the same probe.
+        let winner = state
+            .attempts
+            .iter()
+            .find(|w| w.probe == a.probe && w.outcome == AttemptOutcome::Won)
+            .and_then(|w| w.checksum);
         if a.outcome != AttemptOutcome::Running && a.outcome != AttemptOutcome::Cancelled {
             return Completion::Ignored;
         }
@@ -593,14 +647,24 @@ impl Scheduler {
         let unfinished = !self.open.is_empty();
         if unfinished && self.online_capable().next().is_none() {
             let since = *self.idle_since.get_or_insert(now);
-            let limit = Duration::from_secs_f64(self.cfg.no_server_timeout_s);
+            let online: Vec<&Server> = self.servers.values().filter(|s| s.online).collect();
+            let limit = Duration::from_secs_f64(if online.is_empty() {
+                self.cfg.no_server_timeout_s
+            } else {
+                self.cfg.encoder_wait_s.min(self.cfg.no_server_timeout_s)
+            });
             if now.saturating_sub(since) >= limit {
-                let any_online = self.servers.values().any(|s| s.online);
-                self.failure = Some(if any_online {
+                self.failure = Some(if !online.is_empty() {
+                    let offered: BTreeSet<&str> = online
+                        .iter()
+                        .flat_map(|s| s.caps.encoders.iter().map(|e| e.name()))
+                        .collect();
                     format!(
-                        "no server offers encoder {} (servers online: {})",
+                        "no server offers encoder {} (the {} server(s) online offer: {}); \
+                         run `bitswarm encoders` on a server to see why, or choose another encoder",
                         self.base.encoder,
-                        self.servers.values().filter(|s| s.online).count()
+                        online.len(),
+                        offered.into_iter().collect::<Vec<_>>().join(", ")
                     )
                 } else {
                     format!(
@@ -634,19 +698,15 @@ impl Scheduler {
                 // A copy per redundancy level, all on distinct servers; a lost copy is only
                 // replaced when no other copy is still running.
                 let copies = usize::from(state.config.redundancy) + 1;
-                let wanted = if state.attempts.len() < copies {
-                    copies
-                } else {
-                    1
-                };
+                let tried = state.current().count();
+                let wanted = if tried < copies { copies } else { 1 };
                 if state.live() >= wanted {
                     break;
                 }
-                if state.attempts.len() >= self.cfg.max_attempts as usize {
+                if tried >= self.cfg.max_attempts as usize {
                     if state.live() == 0 {
                         let last = state
-                            .attempts
-                            .iter()
+                            .current()
                             .rev()
                             .find_map(|a| match &a.outcome {
                                 AttemptOutcome::Failed(e) | AttemptOutcome::Lost(e) => {
@@ -655,10 +715,8 @@ impl Scheduler {
                                 _ => None,
                             })
                             .unwrap_or_default();
-                        self.failure = Some(format!(
-                            "chunk {chunk} failed {} times (last: {last})",
-                            state.attempts.len()
-                        ));
+                        self.failure =
+                            Some(format!("chunk {chunk} failed {tried} times (last: {last})"));
                     }
                     return;
                 }
@@ -682,8 +740,7 @@ impl Scheduler {
     fn pick_server(&self, chunk: u32) -> Option<String> {
         let state = &self.chunks[&chunk];
         let holders: BTreeSet<&str> = state
-            .attempts
-            .iter()
+            .current()
             .filter(|a| a.outcome == AttemptOutcome::Running)
             .map(|a| a.server.as_str())
             .collect();
@@ -726,6 +783,7 @@ impl Scheduler {
         let profile_id = state.profile_id;
         state.attempts.push(Attempt {
             attempt,
+            probe: state.probe,
             server: server_id.to_owned(),
             assigned_ms: ms(now),
             finished_ms: None,

@@ -6,7 +6,7 @@ use bitswarm_controller::{
     AttemptOutcome, Capabilities, ChunkSpan, Command, Completion, Load, Scheduler, SchedulerConfig,
     SwarmConfig, SwarmPolicy,
 };
-use bitswarm_core::{EncoderKind, Profile};
+use bitswarm_core::{EncoderKind, Profile, RateControl};
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -40,8 +40,11 @@ fn span(index: u32, scene: u32) -> ChunkSpan {
     }
 }
 
-/// Chunk assignments in the command queue, as (server, chunk, attempt); profiles skipped.
-fn drain(s: &mut Scheduler) -> (Vec<(String, u32, u32)>, Vec<(String, u32, u32)>) {
+/// (server, chunk, attempt) of a command.
+type Sent = (String, u32, u32);
+
+/// Chunk assignments and cancellations in the command queue; profiles skipped.
+fn drain(s: &mut Scheduler) -> (Vec<Sent>, Vec<Sent>) {
     let (mut assigned, mut cancelled) = (vec![], vec![]);
     while let Some(c) = s.poll_command() {
         match c {
@@ -285,27 +288,48 @@ fn the_job_fails_after_the_timeout_when_every_server_is_gone() {
 }
 
 #[test]
-fn a_server_without_the_encoder_gets_nothing() {
-    let cfg = SchedulerConfig {
-        no_server_timeout_s: 1.0,
-        ..SchedulerConfig::default()
-    };
-    let mut s = Scheduler::new(cfg, fixed(1, 0), Profile::default());
+fn a_server_without_the_encoder_gets_nothing_and_the_job_fails_after_the_grace() {
+    // The default no-server timeout (30 s) does not apply: servers are online, just unable.
+    let mut s = Scheduler::new(
+        SchedulerConfig::default(),
+        fixed(1, 0),
+        Profile {
+            encoder: EncoderKind::X265,
+            ..Profile::default()
+        },
+    );
     s.server_online(
         secs(0.0),
         "a",
         Capabilities {
-            encoders: vec![],
+            encoders: vec![EncoderKind::OpenH264, EncoderKind::Rav1e],
             cores: 4,
         },
     );
     s.add_chunk(secs(0.0), span(0, 0), 5);
-    s.tick(secs(2.0));
+    s.tick(secs(2.9));
     assert!(drain(&mut s).0.is_empty());
-    assert!(s
-        .failure()
-        .unwrap()
-        .contains("no server offers encoder openh264"));
+    assert_eq!(s.failure(), None);
+    // A capable server that joins within the grace takes the chunk.
+    let mut late = s.clone();
+    late.server_online(
+        secs(1.0),
+        "b",
+        Capabilities {
+            encoders: vec![EncoderKind::X265],
+            cores: 4,
+        },
+    );
+    late.tick(secs(3.5));
+    assert_eq!(late.failure(), None);
+    s.tick(secs(3.0));
+    assert_eq!(
+        s.failure(),
+        Some(
+            "no server offers encoder x265 (the 1 server(s) online offer: openh264, rav1e); \
+             run `bitswarm encoders` on a server to see why, or choose another encoder"
+        )
+    );
 }
 
 #[test]
@@ -466,4 +490,69 @@ fn hundreds_of_servers_and_thousands_of_chunks() {
             .count();
         assert_eq!(winners, 1, "chunk {} has {winners} winners", c.span.index);
     }
+}
+
+#[test]
+fn a_probe_is_a_new_round_of_attempts_with_its_own_profile() {
+    let mut s = scheduler(fixed(2, 1), SchedulerConfig::default(), &["a", "b"]);
+    s.add_chunk_with_rate(secs(0.0), span(0, 0), 5, RateControl::Qp { qp: 30 });
+    let mut profiles = Vec::new();
+    let mut assigned = Vec::new();
+    let poll =
+        |s: &mut Scheduler, profiles: &mut Vec<Profile>, assigned: &mut Vec<(String, u32)>| {
+            while let Some(c) = s.poll_command() {
+                match c {
+                    Command::AssignProfile { profile, .. } => profiles.push(profile),
+                    Command::AssignChunk {
+                        server, attempt, ..
+                    } => assigned.push((server, attempt)),
+                    Command::Cancel { .. } => {}
+                }
+            }
+        };
+    poll(&mut s, &mut profiles, &mut assigned);
+    // Redundancy 1: two copies of probe 0, on both servers, with QP 30.
+    assert_eq!(assigned.len(), 2);
+    assert!(profiles
+        .iter()
+        .all(|p| p.rate == RateControl::Qp { qp: 30 }));
+    assert_eq!(
+        s.chunk_completed(secs(1.0), 0, 0, 100, 7, true),
+        Completion::Winner
+    );
+    assert!(s.chunk(0).unwrap().done());
+    assert_eq!(s.unfinished(), 0);
+
+    // The search asks for QP 24: a new profile goes out, and two fresh copies.
+    s.reprobe(secs(1.5), 0, RateControl::Qp { qp: 24 });
+    assert!(!s.chunk(0).unwrap().done());
+    profiles.clear();
+    assigned.clear();
+    poll(&mut s, &mut profiles, &mut assigned);
+    assert_eq!(profiles.len(), 2);
+    assert!(profiles
+        .iter()
+        .all(|p| p.rate == RateControl::Qp { qp: 24 }));
+    let attempts: Vec<u32> = assigned.iter().map(|(_, a)| *a).collect();
+    assert_eq!(attempts, [2, 3]);
+    // A late copy of probe 0 is compared with probe 0's winner, not taken for probe 1.
+    assert_eq!(
+        s.chunk_completed(secs(2.0), 0, 1, 100, 7, true),
+        Completion::Duplicate { identical: true }
+    );
+    assert!(!s.chunk(0).unwrap().done());
+    assert_eq!(
+        s.chunk_completed(secs(2.5), 0, 3, 140, 9, true),
+        Completion::Winner
+    );
+    let chunk = s.chunk(0).unwrap();
+    assert!(chunk.done());
+    assert_eq!(chunk.rate, RateControl::Qp { qp: 24 });
+    let won: Vec<(u32, u32)> = chunk
+        .attempts
+        .iter()
+        .filter(|a| a.outcome == AttemptOutcome::Won)
+        .map(|a| (a.probe, a.attempt))
+        .collect();
+    assert_eq!(won, [(0, 0), (1, 3)]);
 }
