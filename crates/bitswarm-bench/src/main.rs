@@ -17,10 +17,10 @@ use clap::Parser;
 
 use bitswarm_analysis::{AnalysisConfig, Analyzer};
 use bitswarm_codec::{open_encoder, EncoderConfig};
-use bitswarm_controller::ChunkSpan;
 use bitswarm_core::{Profile, RateControl};
 use bitswarm_media::{open_input, InputOptions};
-use bitswarm_swarm::controller::verify_chunk;
+use bitswarm_swarm::config::QualityConfig;
+use bitswarm_swarm::verify::{Neighbours, Verifier};
 
 #[derive(Parser)]
 struct Args {
@@ -134,8 +134,17 @@ fn in_process(input: &Path, profile: &Profile, job: bool) -> Result<(Duration, u
         ffmpeg: None,
     };
     let mut analyzer = Analyzer::new(info, AnalysisConfig::default())?;
+    // The job's verification: decode and the default metrics, as `encode` does.
+    let verifier = match job {
+        true => Some(Verifier::new(
+            info,
+            profile.encoder.codec(),
+            None,
+            &QualityConfig::default().metric_kinds()?,
+        )?),
+        false => None,
+    };
     let mut frames = 0u64;
-    let mut first = 0u64;
     let (mut raw, mut coded, mut count) = (Vec::new(), Vec::new(), 0u32);
     let mut encoder = open_encoder(&cfg)?;
     loop {
@@ -144,17 +153,13 @@ fn in_process(input: &Path, profile: &Profile, job: bool) -> Result<(Duration, u
         if boundary && count > 0 {
             encoder.flush()?;
             drain(encoder.as_mut(), &mut coded)?;
-            if job {
-                let span = ChunkSpan {
-                    index: 0,
-                    first_frame: first,
-                    frames: count,
-                    scene: 0,
-                };
-                verify_chunk(&info, &span, &raw, &coded).map_err(anyhow::Error::msg)?;
+            if let Some(verifier) = &verifier {
+                verifier
+                    .verify(count, &raw, &coded, Neighbours::default())
+                    .map_err(anyhow::Error::msg)?;
             }
             std::hint::black_box(&coded);
-            (raw, coded, count, first) = (Vec::new(), Vec::new(), 0, frames);
+            (raw, coded, count) = (Vec::new(), Vec::new(), 0);
             encoder = open_encoder(&cfg)?;
         }
         let Some(frame) = frame else { break };

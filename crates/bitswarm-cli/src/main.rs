@@ -10,6 +10,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use bitswarm_controller::{SearchMethod, TargetConfig, TargetMetric};
+use bitswarm_core::EncoderKind;
 use bitswarm_swarm::broker::EmbeddedBroker;
 use bitswarm_swarm::controller::{EncodeJob, Progress};
 use bitswarm_swarm::mqtt::BrokerUrl;
@@ -28,7 +30,8 @@ mod quality;
     long_about = "Encode video with a swarm of encoding servers that coordinate over MQTT 5.\n\n\
         Quick start: `bitswarm encode clip.y4m -o out/` starts an embedded MQTT broker and one \
         encoding server per core, analyses the clip, encodes it in chunks across the servers and \
-        writes out/stream.h264, out/stream.mp4 and out/report.json.\n\n\
+        writes out/stream.h264, out/stream.mp4 and out/report.json with VMAF, SSIM and PSNR of the \
+        result (stream.hevc for x265, stream.ivf for the AV1 encoders).\n\n\
         Across machines: run `bitswarm broker` (or any MQTT 5 broker) on one host, \
         `bitswarm worker --broker mqtt://HOST:1883` on each encoding server, and \
         `bitswarm encode INPUT -o OUT --broker mqtt://HOST:1883 --workers 0` where the input is. \
@@ -58,6 +61,9 @@ enum Command {
         /// TOML configuration (only [transport] matters to a server).
         #[arg(short, long)]
         config: Option<PathBuf>,
+        /// FFmpeg binary for x264, x265, SVT-AV1 and libaom [default: `ffmpeg` on PATH].
+        #[arg(long, env = "BITSWARM_FFMPEG")]
+        ffmpeg: Option<PathBuf>,
     },
     /// Run the embedded MQTT 5 broker on its own, for a swarm across machines.
     Broker {
@@ -168,11 +174,19 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<()> {
     match command {
         Command::Encode(args) => encode(args).await,
-        Command::Worker { broker, id, config } => {
+        Command::Worker {
+            broker,
+            id,
+            config,
+            ffmpeg,
+        } => {
             let config = load_config(config.as_ref())?;
             let url: BrokerUrl = broker.parse()?;
             let id = id.unwrap_or_else(default_worker_id);
-            let opts = WorkerOptions::new(id, &config);
+            let opts = WorkerOptions {
+                ffmpeg,
+                ..WorkerOptions::new(id, &config)
+            };
             bitswarm_swarm::worker::run(url, opts, shutdown_signal()).await?;
             Ok(())
         }
@@ -252,13 +266,38 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SearchArg {
+    Interpolate,
+    Bisect,
+}
+
 #[derive(clap::Args)]
 struct EncodeArgs {
     /// Input: a Y4M file, `-` for Y4M on stdin, or H.264 in MP4 / Annex B (others through ffmpeg).
     input: String,
-    /// Output folder: stream.h264, stream.mp4, report.json (created if missing).
+    /// Output folder: stream.h264 (stream.hevc, stream.ivf), stream.mp4, report.json (created
+    /// if missing).
     #[arg(short, long)]
     output: PathBuf,
+    /// Encoder, overriding [profile] encoder: openh264, x264, x265, svtav1, aom, rav1e (see
+    /// `bitswarm encoders`).
+    #[arg(short, long)]
+    encoder: Option<EncoderKind>,
+    /// Metrics to report besides PSNR, overriding [quality] metrics: vmaf, ssim, ms_ssim, or
+    /// `none` [default: vmaf,ssim].
+    #[arg(long)]
+    metrics: Option<String>,
+    /// Quality target: per chunk, the CRF (QP for OpenH264 and rav1e) whose mean VMAF is
+    /// closest to this, found with a few probe encodes spread over the servers.
+    #[arg(long, value_name = "VMAF", conflicts_with = "target_ssim")]
+    target_vmaf: Option<f64>,
+    /// Quality target in SSIM (0-1), as --target-vmaf.
+    #[arg(long, value_name = "SSIM")]
+    target_ssim: Option<f64>,
+    /// How a quality target is searched: interpolate (few probes) or bisect (the baseline).
+    #[arg(long, value_enum)]
+    search: Option<SearchArg>,
     /// Local encoding servers to start [default: one per core; 0 with --broker].
     #[arg(short, long)]
     workers: Option<usize>,
@@ -274,7 +313,8 @@ struct EncodeArgs {
     /// Continue a failed job from OUTPUT/journal without re-encoding its finished chunks.
     #[arg(long)]
     resume: bool,
-    /// FFmpeg binary for inputs that are not Y4M or H.264 [default: `ffmpeg` on PATH].
+    /// FFmpeg binary for inputs that are not Y4M or H.264, for the x264, x265, SVT-AV1 and
+    /// libaom encoders of the local servers, and for decoding HEVC [default: `ffmpeg` on PATH].
     #[arg(long, env = "BITSWARM_FFMPEG")]
     ffmpeg: Option<PathBuf>,
     /// Job id (topic-safe) [default: derived from the input name and the time].
@@ -283,7 +323,37 @@ struct EncodeArgs {
 }
 
 async fn encode(args: EncodeArgs) -> Result<()> {
-    let config = load_config(args.config.as_ref())?;
+    let mut config = load_config(args.config.as_ref())?;
+    if let Some(encoder) = args.encoder {
+        config.profile.encoder = encoder;
+    }
+    if let Some(metrics) = &args.metrics {
+        config.quality.metrics = match metrics.as_str() {
+            "none" => Vec::new(),
+            list => list.split(',').map(|m| m.trim().to_owned()).collect(),
+        };
+    }
+    let target = match (args.target_vmaf, args.target_ssim) {
+        (Some(v), _) => Some((TargetMetric::Vmaf, v)),
+        (None, Some(v)) => Some((TargetMetric::Ssim, v)),
+        (None, None) => None,
+    };
+    if let Some((metric, value)) = target {
+        config.target = Some(match config.target {
+            Some(t) => TargetConfig { metric, value, ..t },
+            None => TargetConfig::new(metric, value),
+        });
+    }
+    if let Some(search) = args.search {
+        let Some(target) = &mut config.target else {
+            bail!("--search needs a quality target: --target-vmaf, --target-ssim or [target]");
+        };
+        target.search = match search {
+            SearchArg::Interpolate => SearchMethod::Interpolate,
+            SearchArg::Bisect => SearchMethod::Bisect,
+        };
+    }
+    config.validate()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (url, local_workers) = match &args.broker {
         Some(url) => (url.parse::<BrokerUrl>()?, args.workers.unwrap_or(0)),
@@ -303,7 +373,10 @@ async fn encode(args: EncodeArgs) -> Result<()> {
     let (stop_workers, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut worker_tasks = Vec::new();
     for i in 0..local_workers {
-        let opts = WorkerOptions::new(format!("{job_id}-local{i}"), &config);
+        let opts = WorkerOptions {
+            ffmpeg: args.ffmpeg.clone(),
+            ..WorkerOptions::new(format!("{job_id}-local{i}"), &config)
+        };
         let mut stop = stop_workers.subscribe();
         let url = url.clone();
         worker_tasks.push(tokio::spawn(async move {

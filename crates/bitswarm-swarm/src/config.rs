@@ -7,8 +7,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use bitswarm_analysis::AnalysisConfig;
-use bitswarm_controller::{SchedulerConfig, SwarmPolicy};
+use bitswarm_controller::{SchedulerConfig, SwarmPolicy, TargetConfig};
 use bitswarm_core::Profile;
+use bitswarm_quality::MetricKind;
 
 use crate::{Error, Result};
 
@@ -58,6 +59,34 @@ impl Default for TransportConfig {
     }
 }
 
+/// What every encode measures besides PSNR (always measured: it checks every decode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QualityConfig {
+    /// Metrics reported per chunk and pooled over the output: any of `vmaf`, `ssim`, `ms_ssim`
+    /// (empty: PSNR only, the cheapest).
+    pub metrics: Vec<String>,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        Self {
+            metrics: vec!["vmaf".into(), "ssim".into()],
+        }
+    }
+}
+
+impl QualityConfig {
+    /// The metrics, parsed (PSNR is always measured, so naming it changes nothing).
+    pub fn metric_kinds(&self) -> Result<Vec<MetricKind>> {
+        if self.metrics.is_empty() {
+            return Ok(Vec::new());
+        }
+        MetricKind::parse_list(&self.metrics.join(","))
+            .map_err(|e| Error::Config(format!("quality: {e}")))
+    }
+}
+
 /// Everything a job or server can be configured with.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -70,6 +99,10 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     pub analysis: AnalysisConfig,
     pub transport: TransportConfig,
+    pub quality: QualityConfig,
+    /// A quality target per chunk (`encode --target-vmaf`); none by default: the profile's rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetConfig>,
 }
 
 impl Config {
@@ -91,12 +124,8 @@ impl Config {
         self.profile
             .validate()
             .map_err(|e| Error::Config(format!("profile: {e}")))?;
-        self.policy
-            .validate()
-            .map_err(|e| Error::Config(e.to_string()))?;
-        self.scheduler
-            .validate()
-            .map_err(|e| Error::Config(e.to_string()))?;
+        self.policy.validate()?;
+        self.scheduler.validate()?;
         if !(1..=100).contains(&self.chunking.gops_per_chunk) {
             return Err(Error::Config(format!(
                 "chunking: invalid gops_per_chunk {} (expected 1..=100)",
@@ -109,6 +138,19 @@ impl Config {
                 "transport: invalid part_bytes {part} (expected 1024..={})",
                 bitswarm_proto::MAX_PART_PAYLOAD
             )));
+        }
+        self.quality.metric_kinds()?;
+        if let Some(target) = &self.target {
+            target.validate()?;
+            if matches!(
+                self.profile.rate,
+                bitswarm_core::RateControl::Bitrate { .. }
+            ) {
+                // The search varies CRF or QP; the profile's bitrate would be ignored.
+                return Err(Error::Config(
+                    "target: a quality target sets CRF or QP per chunk; the profile's rate must be crf or qp, not bitrate".into(),
+                ));
+            }
         }
         let wait = self.transport.startup_wait_s;
         if wait.is_nan() || wait <= 0.0 {
@@ -128,7 +170,10 @@ impl Config {
              # [policy]: rules tried in order: complexity (1-10) > complexity_above and free resources (0-1) > free_above\n\
              #   gives the rule's swarm_size, complexity_level and redundancy; otherwise [policy.fallback].\n\
              # [scheduler]: timeouts and limits; [chunking]: chunk length and in-memory window;\n\
-             # [analysis]: scene-cut detection; [transport]: MQTT topic root, part size, telemetry period.\n\n{body}"
+             # [analysis]: scene-cut detection; [transport]: MQTT topic root, part size, telemetry period;\n\
+             # [quality]: metrics every encode reports besides PSNR (vmaf, ssim, ms_ssim).\n\
+             # [target] (absent by default): metric = \"vmaf\" or \"ssim\", value = 93.0, tolerance, search = \"interpolate\"\n\
+             #   or \"bisect\", max_probes = 8: per chunk, the CRF (or QP) whose quality is closest to the target.\n\n{body}"
         )
     }
 
@@ -139,6 +184,7 @@ impl Config {
             &self.policy,
             &self.chunking.gops_per_chunk,
             &self.analysis,
+            &self.target,
         );
         crc32fast::hash(
             serde_json::to_string(&relevant)

@@ -3,8 +3,9 @@
 //! A reader thread pulls frames from the input; the controller analyses each frame, cuts chunks
 //! online, and asks the [`Scheduler`] what to do, feeding it wall-clock time since the job
 //! started. Source frames go to the assigned servers over MQTT; encoded parts come back, are
-//! reassembled and verified, journalled, decoded and compared with their source (PSNR). Only the
-//! chunks of the in-memory window hold frames, so memory does not grow with the input's length.
+//! reassembled and verified, journalled, decoded and measured against their source (PSNR, VMAF,
+//! SSIM: [`crate::verify`]). Only the chunks of the in-memory window hold frames, so memory does
+//! not grow with the input's length.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -19,24 +20,28 @@ use rumqttc::v5::{AsyncClient, Event};
 use tokio::sync::{mpsc, oneshot};
 
 use bitswarm_analysis::{Analyzer, FrameStats};
-use bitswarm_codec::{Decoder, OpenH264Decoder};
+use bitswarm_controller::target::{search_range, setting_of};
 use bitswarm_controller::{
-    AttemptOutcome, Capabilities, ChunkSpan, Chunker, Command, Completion, Load, Scheduler,
+    AttemptOutcome, Capabilities, ChunkSpan, Chunker, Command, Completion, Load, Probe, Scheduler,
+    Step, TargetSearch,
 };
-use bitswarm_core::{EncoderKind, Frame, VideoInfo};
+use bitswarm_core::{Codec, EncoderKind, Frame, RateControl, VideoInfo};
 use bitswarm_media::{open_input, InputOptions};
 use bitswarm_proto::{
     split_into_parts, ChunkAssignment, ChunkAttempt, ChunkDone, Control, DataKind, DataPart,
     ErrorCode, JobEnd, JobEndReason, JobId, JobTopic, ProfileAssignment, Reassembler, ServerId,
     ServerState, ServerTopic, TopicRef, Topics,
 };
+use bitswarm_quality::pool::Pool;
 use bitswarm_quality::psnr;
 
 use crate::journal::{JobIdentity, Journal};
 use crate::mqtt::{self, BrokerUrl, Will};
 use crate::report::{
-    ChunkReport, Outputs, PsnrReport, RedundancyReport, Report, ServerReport, TelemetrySample,
+    ChunkReport, Outputs, Pooled, PsnrReport, RedundancyReport, Report, ServerReport, TargetReport,
+    TelemetrySample,
 };
+use crate::verify::{FrameQuality, Neighbours, Verifier};
 use crate::{Config, Error, Result};
 
 /// Encoded bytes one chunk attempt may send, at most.
@@ -101,13 +106,31 @@ struct ChunkSource {
     span: ChunkSpan,
     data: Arc<Vec<u8>>,
     crc32: u32,
+    /// The source frames just before and just after the chunk (packed), for VMAF's motion.
+    before: Option<Arc<Vec<u8>>>,
+    after: Option<Arc<Vec<u8>>>,
 }
 
-/// Result of decoding a finished chunk and comparing it with its source.
+/// Result of decoding a finished chunk and measuring it against its source.
 struct Verified {
     chunk: u32,
-    /// Per frame: PSNR of Y, U, V.
-    psnr: std::result::Result<Vec<[f64; 3]>, String>,
+    encoded: Vec<u8>,
+    quality: std::result::Result<Vec<FrameQuality>, String>,
+}
+
+/// A chunk's output, verified and journalled.
+struct Finished {
+    rate: RateControl,
+    bytes: u64,
+    quality: Vec<FrameQuality>,
+    /// The probes of its quality-target search (empty without a target).
+    probes: Vec<Probe>,
+}
+
+/// The quality-target search of a chunk, with the output of every probe so far.
+struct Searching {
+    search: TargetSearch,
+    outputs: Vec<(Vec<u8>, Vec<FrameQuality>)>,
 }
 
 struct Receiving {
@@ -128,7 +151,13 @@ struct Job {
     receiving: BTreeMap<ChunkAttempt, Receiving>,
     servers: BTreeMap<String, ServerReport>,
     redundancy: RedundancyReport,
-    chunk_psnr: BTreeMap<u32, Vec<[f64; 3]>>,
+    finished: BTreeMap<u32, Finished>,
+    searching: BTreeMap<u32, Searching>,
+    /// The setting each scene's latest search chose, where the next chunk's search starts.
+    hints: BTreeMap<u32, u8>,
+    verifier: Arc<Verifier>,
+    /// The last source frame of the latest planned chunk (packed).
+    last_frame: Option<Arc<Vec<u8>>>,
     verify_tx: mpsc::UnboundedSender<Verified>,
     verifying: usize,
     progress: Progress,
@@ -151,7 +180,25 @@ pub async fn run(url: BrokerUrl, job: EncodeJob) -> Result<Report> {
     let topics = Topics::new(config.transport.topic_root.clone())?;
 
     // Open the input first: a bad input fails before anything else happens.
-    let (frames_rx, info, input_format, frames_total) = spawn_reader(&input, ffmpeg).await?;
+    let (frames_rx, info, input_format, frames_total) =
+        spawn_reader(&input, ffmpeg.clone()).await?;
+    let mut metrics = config.quality.metric_kinds()?;
+    if let Some(target) = &config.target {
+        let kind = target
+            .metric
+            .name()
+            .parse()
+            .expect("target metrics are metrics");
+        if !metrics.contains(&kind) {
+            metrics.push(kind);
+        }
+    }
+    let verifier = Verifier::new(
+        info,
+        config.profile.encoder.codec(),
+        ffmpeg.as_deref(),
+        &metrics,
+    )?;
     std::fs::create_dir_all(&outdir)
         .map_err(|e| Error::Output(format!("cannot create {}: {e}", outdir.display())))?;
     let identity = JobIdentity {
@@ -217,7 +264,11 @@ pub async fn run(url: BrokerUrl, job: EncodeJob) -> Result<Report> {
         receiving: BTreeMap::new(),
         servers: BTreeMap::new(),
         redundancy: RedundancyReport::default(),
-        chunk_psnr: BTreeMap::new(),
+        finished: BTreeMap::new(),
+        searching: BTreeMap::new(),
+        hints: BTreeMap::new(),
+        verifier: Arc::new(verifier),
+        last_frame: None,
         verify_tx,
         verifying: 0,
         progress: Progress {
@@ -363,10 +414,13 @@ impl Job {
 
         loop {
             let window = self.window();
+            // Reading waits for the first server (the policy looks at the fleet's load), not
+            // for later ones: a planned chunk with no server is what fails a job whose servers
+            // are all gone.
             let may_read = subscribed
                 && !input_done
                 && self.sources.len() < window
-                && self.scheduler.online_servers() > 0;
+                && (self.scheduler.online_servers() > 0 || self.chunks_planned > 0);
             tokio::select! {
                 Some(()) = connected.recv() => {
                     self.subscribe().await?;
@@ -384,10 +438,13 @@ impl Job {
                     Some(Input::Frame(frame)) => {
                         let scene_so_far = analyzer.current_scene().complexity;
                         let stats: FrameStats = analyzer.push(&frame).map_err(|e| Error::Output(format!("analysis: {e}")))?;
+                        let mut packed = Vec::with_capacity(self.info.frame_len());
+                        frame.write_packed(&mut packed);
                         if let Some(span) = chunker.push(stats.scene_cut) {
-                            self.plan_chunk(span, std::mem::take(&mut pending), scene_so_far).await?;
+                            let after = Some(Arc::new(packed.clone()));
+                            self.plan_chunk(span, std::mem::take(&mut pending), scene_so_far, after)?;
                         }
-                        frame.write_packed(&mut pending);
+                        pending.extend_from_slice(&packed);
                         frames_read += 1;
                         self.progress.frames_read = frames_read;
                     }
@@ -399,7 +456,7 @@ impl Job {
                         }
                         let scene = analyzer.current_scene().complexity;
                         if let Some(span) = chunker.finish() {
-                            self.plan_chunk(span, std::mem::take(&mut pending), scene).await?;
+                            self.plan_chunk(span, std::mem::take(&mut pending), scene, None)?;
                         }
                     }
                 },
@@ -459,21 +516,80 @@ impl Job {
         Ok(())
     }
 
-    async fn plan_chunk(&mut self, span: ChunkSpan, data: Vec<u8>, complexity: u8) -> Result<()> {
+    /// Plans a chunk of frames `data`; `after` is the frame that follows it, if any.
+    fn plan_chunk(
+        &mut self,
+        span: ChunkSpan,
+        data: Vec<u8>,
+        complexity: u8,
+        after: Option<Arc<Vec<u8>>>,
+    ) -> Result<()> {
         let now = self.now();
         self.chunks_planned = span.index + 1;
         let crc32 = crc32fast::hash(&data);
+        let frame_len = self.info.frame_len();
+        let before = std::mem::replace(
+            &mut self.last_frame,
+            data.len()
+                .checked_sub(frame_len)
+                .map(|start| Arc::new(data[start..].to_vec())),
+        );
         let data = Arc::new(data);
         if let Some(entry) = self.journal.finished(&span).cloned() {
             tracing::info!(chunk = span.index, "chunk taken from the journal");
-            self.scheduler.add_resumed_chunk(span, entry.config);
+            self.scheduler.add_resumed_chunk(
+                span,
+                entry.config,
+                entry.rate.unwrap_or(self.config.profile.rate),
+            );
             let encoded = std::fs::read(self.journal.chunk_path(span.index))?;
-            self.verify(span, data.clone(), encoded);
-        } else {
-            self.scheduler.add_chunk(now, span, complexity);
+            self.sources.insert(
+                span.index,
+                ChunkSource {
+                    span,
+                    data,
+                    crc32,
+                    before,
+                    after,
+                },
+            );
+            self.verify(span.index, encoded);
+            return Ok(());
         }
-        self.sources
-            .insert(span.index, ChunkSource { span, data, crc32 });
+        match self.config.target {
+            Some(target) => {
+                let (rate_of, range) = search_range(self.config.profile.encoder);
+                let hint = self
+                    .hints
+                    .get(&span.scene)
+                    .or_else(|| self.hints.values().next_back())
+                    .copied()
+                    .or_else(|| setting_of(self.config.profile.rate));
+                let search = TargetSearch::new(target, range, hint);
+                self.scheduler
+                    .add_chunk_with_rate(now, span, complexity, rate_of(search.first()));
+                self.searching.insert(
+                    span.index,
+                    Searching {
+                        search,
+                        outputs: Vec::new(),
+                    },
+                );
+            }
+            None => {
+                self.scheduler.add_chunk(now, span, complexity);
+            }
+        }
+        self.sources.insert(
+            span.index,
+            ChunkSource {
+                span,
+                data,
+                crc32,
+                before,
+                after,
+            },
+        );
         Ok(())
     }
 
@@ -757,23 +873,10 @@ impl Job {
         );
         match completion {
             Completion::Winner => {
-                let Some(source) = self.sources.get(&stream.chunk) else {
-                    return;
-                };
-                let span = source.span;
-                let config = self
-                    .scheduler
-                    .chunk(stream.chunk)
-                    .map(|c| c.config)
-                    .expect("chunk exists");
-                if let Err(e) = self.journal.record(span, config, &data) {
-                    tracing::error!(%e, "cannot write the journal");
-                }
                 if let Some(r) = self.servers.get_mut(done.server.as_str()) {
                     r.chunks_won += 1;
                 }
-                let frames = source.data.clone();
-                self.verify(span, frames, data);
+                self.verify(stream.chunk, data);
             }
             Completion::Duplicate { identical } => {
                 self.redundancy.compared += 1;
@@ -792,35 +895,121 @@ impl Job {
         }
     }
 
-    /// Decodes a finished chunk off the async threads and compares it with its source.
-    fn verify(&mut self, span: ChunkSpan, source: Arc<Vec<u8>>, encoded: Vec<u8>) {
+    /// Decodes a finished chunk off the async threads and measures it against its source.
+    fn verify(&mut self, chunk: u32, encoded: Vec<u8>) {
+        let Some(source) = self.sources.get(&chunk) else {
+            return;
+        };
         self.verifying += 1;
-        let info = self.info;
+        let frames = source.span.frames;
+        let (data, before, after) = (
+            source.data.clone(),
+            source.before.clone(),
+            source.after.clone(),
+        );
+        let verifier = self.verifier.clone();
         let tx = self.verify_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let psnr = verify_chunk(&info, &span, &source, &encoded);
+            let context = Neighbours {
+                before: before.as_deref().map(Vec::as_slice),
+                after: after.as_deref().map(Vec::as_slice),
+            };
+            let quality = verifier.verify(frames, &data, &encoded, context);
             let _ = tx.send(Verified {
-                chunk: span.index,
-                psnr,
+                chunk,
+                encoded,
+                quality,
             });
         });
     }
 
     fn verified(&mut self, v: Verified) -> Result<()> {
         self.verifying -= 1;
-        let source = self.sources.remove(&v.chunk);
-        match v.psnr {
-            Ok(frames) => {
-                self.progress.frames_done += frames.len() as u64;
-                self.chunk_psnr.insert(v.chunk, frames);
+        let chunk = v.chunk;
+        let frames = match v.quality {
+            Ok(frames) => frames,
+            Err(e) => {
+                return Err(Error::Job(format!(
+                    "chunk {chunk} (frames from {}) does not decode to its source: {e}",
+                    self.sources.get(&chunk).map_or(0, |s| s.span.first_frame)
+                )))
+            }
+        };
+        let Some(state) = self.scheduler.chunk(chunk) else {
+            return Ok(());
+        };
+        let (rate, resumed, scene) = (state.rate, state.resumed, state.span.scene);
+        let Some(searching) = self.searching.get_mut(&chunk) else {
+            return self.finish_chunk(chunk, v.encoded, rate, frames, Vec::new());
+        };
+        let target = self.config.target.expect("a search has a target");
+        let index = self
+            .verifier
+            .metrics()
+            .iter()
+            .position(|m| m.to_string() == target.metric.name())
+            .expect("the target's metric is measured");
+        let quality = frames.iter().map(|f| f.scores[index]).sum::<f64>() / frames.len() as f64;
+        let setting = setting_of(rate).expect("searches vary CRF or QP");
+        let probe = Probe {
+            setting,
+            quality,
+            bytes: v.encoded.len() as u64,
+        };
+        searching.outputs.push((v.encoded, frames));
+        let step = searching.search.observe(probe);
+        tracing::debug!(chunk, setting, quality, ?step, "probe measured");
+        match step {
+            Step::Probe(next) => {
+                let (rate_of, _) = search_range(self.config.profile.encoder);
+                self.scheduler.reprobe(self.now(), chunk, rate_of(next));
                 Ok(())
             }
-            Err(e) => Err(Error::Job(format!(
-                "chunk {} (frames from {}) does not decode to its source: {e}",
-                v.chunk,
-                source.map_or(0, |s| s.span.first_frame)
-            ))),
+            Step::Done(best) => {
+                let Searching {
+                    search,
+                    mut outputs,
+                } = self.searching.remove(&chunk).expect("searching");
+                let probes = search.probes().to_vec();
+                let (encoded, frames) = outputs.swap_remove(best);
+                let chosen = probes[best].setting;
+                self.hints.insert(scene, chosen);
+                let (rate_of, _) = search_range(self.config.profile.encoder);
+                debug_assert!(!resumed, "resumed chunks are not searched");
+                self.finish_chunk(chunk, encoded, rate_of(chosen), frames, probes)
+            }
         }
+    }
+
+    /// A chunk's output is final: journal it (unless it came from the journal) and free its
+    /// source frames.
+    fn finish_chunk(
+        &mut self,
+        chunk: u32,
+        encoded: Vec<u8>,
+        rate: RateControl,
+        quality: Vec<FrameQuality>,
+        probes: Vec<Probe>,
+    ) -> Result<()> {
+        let Some(source) = self.sources.remove(&chunk) else {
+            return Ok(());
+        };
+        let state = self.scheduler.chunk(chunk).expect("planned chunks exist");
+        if !state.resumed {
+            self.journal
+                .record(source.span, state.config, rate, &encoded)?;
+        }
+        self.progress.frames_done += quality.len() as u64;
+        self.finished.insert(
+            chunk,
+            Finished {
+                rate,
+                bytes: encoded.len() as u64,
+                quality,
+                probes,
+            },
+        );
+        Ok(())
     }
 
     fn write_outputs(
@@ -830,60 +1019,45 @@ impl Job {
         input_format: String,
         analysis: bitswarm_analysis::Analysis,
     ) -> Result<Report> {
-        let h264_path = outdir.join("stream.h264");
-        let mp4_path = outdir.join("stream.mp4");
-        let files = self.journal.chunk_files(self.chunks_planned)?;
-        let out_err = |what: &std::path::Path, e: &dyn std::fmt::Display| {
-            Error::Output(format!("{}: {e}", what.display()))
-        };
-        let mut h264 =
-            BufWriter::new(File::create(&h264_path).map_err(|e| out_err(&h264_path, &e))?);
-        let mut muxer = bitswarm_media::mp4::Mp4Muxer::new(
-            BufWriter::new(File::create(&mp4_path).map_err(|e| out_err(&mp4_path, &e))?),
+        let codec = self.config.profile.encoder.codec();
+        let outputs = Outputs::for_codec(codec);
+        let bytes = write_streams(
+            outdir,
+            &outputs,
+            codec,
             &self.config.profile.output_info(&self.info),
-        )
-        .map_err(|e| out_err(&mp4_path, &e))?;
-        let mut bytes = 0u64;
-        for file in &files {
-            let data = std::fs::read(file)?;
-            h264.write_all(&data).map_err(|e| out_err(&h264_path, &e))?;
-            for au in bitswarm_codec::annexb::access_units(&data) {
-                muxer
-                    .write_access_unit(au)
-                    .map_err(|e| out_err(&mp4_path, &e))?;
-            }
-            bytes += data.len() as u64;
-        }
-        h264.flush().map_err(|e| out_err(&h264_path, &e))?;
-        muxer
-            .finish()
-            .map_err(|e| out_err(&mp4_path, &e))?
-            .flush()
-            .map_err(|e| out_err(&mp4_path, &e))?;
-
+            &self.journal.chunk_files(self.chunks_planned)?,
+        )?;
         let frames: u64 = analysis.frames.len() as u64;
-        let all: Vec<[f64; 3]> = self.chunk_psnr.values().flatten().copied().collect();
-        let n = all.len().max(1) as f64;
-        let mean = |i: usize| all.iter().map(|p| p[i]).sum::<f64>() / n;
-        let (y, u, v) = (mean(0), mean(1), mean(2));
-        let psnr = PsnrReport {
-            y,
-            u,
-            v,
-            weighted: psnr::weighted([y, u, v]),
-            min_y: all.iter().map(|p| p[0]).fold(f64::INFINITY, f64::min),
-            frames: all.len() as u64,
-        };
+        let all: Vec<&FrameQuality> = self.finished.values().flat_map(|f| &f.quality).collect();
+        let psnr = PsnrReport::of(all.iter().map(|q| q.psnr));
+        let metrics = self.verifier.metrics();
+        let quality = metrics
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let mut pool = Pool::default();
+                all.iter().for_each(|q| pool.add(q.scores[i]));
+                Some((m.to_string(), Pooled::from(pool.summary(m.field())?)))
+            })
+            .collect();
         let wall_s = self.started.elapsed().as_secs_f64();
         let duration_s = frames as f64 / self.info.fps.as_f64();
-        let chunks = self
+        let chunks: Vec<ChunkReport> = self
             .scheduler
             .chunks()
             .map(|c| {
-                let winner = c.attempts.iter().find(|a| a.outcome == AttemptOutcome::Won);
-                let chunk_psnr = self.chunk_psnr.get(&c.span.index).map_or(0.0, |f| {
-                    f.iter().map(|p| psnr::weighted(*p)).sum::<f64>() / f.len().max(1) as f64
-                });
+                let winner = c
+                    .attempts
+                    .iter()
+                    .rev()
+                    .find(|a| a.outcome == AttemptOutcome::Won);
+                let finished = self.finished.get(&c.span.index);
+                let mean = |value: &dyn Fn(&FrameQuality) -> f64| {
+                    finished.map_or(0.0, |f| {
+                        f.quality.iter().map(value).sum::<f64>() / f.quality.len().max(1) as f64
+                    })
+                };
                 ChunkReport {
                     index: c.span.index,
                     first_frame: c.span.first_frame,
@@ -891,11 +1065,18 @@ impl Job {
                     scene: c.span.scene,
                     config: c.config,
                     server: winner.map(|a| a.server.clone()),
-                    bytes: winner.map_or(0, |a| a.bytes),
+                    rate: finished.map_or(c.rate, |f| f.rate),
+                    bytes: finished.map_or(0, |f| f.bytes),
                     retries: c.retries(),
                     resumed: c.resumed,
                     attempts: c.attempts.clone(),
-                    psnr: chunk_psnr,
+                    probes: finished.map(|f| f.probes.clone()).unwrap_or_default(),
+                    psnr: mean(&|q| psnr::weighted(q.psnr)),
+                    quality: metrics
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| (m.to_string(), mean(&|q| q.scores[i])))
+                        .collect(),
                 }
             })
             .collect();
@@ -914,64 +1095,106 @@ impl Job {
             },
             wall_s,
             fps: frames as f64 / wall_s.max(1e-9),
-            outputs: Outputs {
-                h264: "stream.h264".into(),
-                mp4: "stream.mp4".into(),
-                report: "report.json".into(),
-            },
+            outputs,
             psnr,
+            target: self.config.target.map(|t| TargetReport::new(t, &chunks)),
+            quality,
             analysis,
             scenes: self.scheduler.decisions().to_vec(),
             chunks,
             servers: std::mem::take(&mut self.servers),
             redundancy: std::mem::take(&mut self.redundancy),
         };
-        let report_path = outdir.join("report.json");
+        let report_path = outdir.join(&report.outputs.report);
         std::fs::write(
             &report_path,
             serde_json::to_vec_pretty(&report).expect("report serialises"),
         )
-        .map_err(|e| out_err(&report_path, &e))?;
+        .map_err(|e| Error::Output(format!("{}: {e}", report_path.display())))?;
         Ok(report)
     }
 }
 
-/// Decodes `encoded` (one closed-GOP chunk) and returns per-frame Y/U/V PSNR against `source`
-/// (its frames packed end to end); fails if the chunk does not decode to `span.frames` frames.
-pub fn verify_chunk(
-    info: &VideoInfo,
-    span: &ChunkSpan,
-    source: &[u8],
-    encoded: &[u8],
-) -> std::result::Result<Vec<[f64; 3]>, String> {
-    let mut decoder = OpenH264Decoder::new().map_err(|e| e.to_string())?;
-    let mut decoded = Vec::with_capacity(span.frames as usize);
-    for au in bitswarm_codec::annexb::access_units(encoded) {
-        decoded.extend(decoder.decode(au).map_err(|e| e.to_string())?);
-    }
-    decoded.extend(decoder.flush().map_err(|e| e.to_string())?);
-    if decoded.len() != span.frames as usize {
-        return Err(format!(
-            "decoded {} frames, expected {}",
-            decoded.len(),
-            span.frames
-        ));
-    }
-    source
-        .chunks_exact(info.frame_len())
-        .zip(&decoded)
-        .map(|(raw, out)| {
-            let reference = Frame::from_packed(info, raw).map_err(|e| e.to_string())?;
-            if (out.width, out.height) == (info.width, info.height) {
-                psnr::psnr_planes(&reference, out)
-            } else {
-                // A profile at another resolution is measured at the source's size.
-                psnr::psnr_planes(
-                    &reference,
-                    &bitswarm_core::scale(out, info.width, info.height),
-                )
-            }
-            .map_err(|e| e.to_string())
+/// The elementary-stream output: Annex B as the chunks come for H.264 and HEVC, IVF for AV1.
+enum Elementary<W: Write + std::io::Seek> {
+    AnnexB(W),
+    Ivf(bitswarm_media::ivf::IvfWriter<W>),
+}
+
+impl<W: Write + std::io::Seek> Elementary<W> {
+    fn new(out: W, codec: Codec, info: &VideoInfo) -> std::result::Result<Self, String> {
+        Ok(match codec {
+            Codec::Av1 => Self::Ivf(
+                bitswarm_media::ivf::IvfWriter::new(out, info).map_err(|e| e.to_string())?,
+            ),
+            Codec::H264 | Codec::Hevc => Self::AnnexB(out),
         })
-        .collect()
+    }
+
+    /// Appends a chunk: its bytes, split into `units` (pictures).
+    fn write(&mut self, data: &[u8], units: &[&[u8]]) -> std::result::Result<(), String> {
+        match self {
+            Self::AnnexB(out) => out.write_all(data).map_err(|e| e.to_string()),
+            Self::Ivf(ivf) => units
+                .iter()
+                .try_for_each(|u| ivf.write_frame(u).map_err(|e| e.to_string())),
+        }
+    }
+
+    fn finish(self) -> std::result::Result<W, String> {
+        match self {
+            Self::AnnexB(out) => Ok(out),
+            Self::Ivf(ivf) => ivf.finish().map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Concatenates the chunk files in order into the elementary stream and the MP4; returns the
+/// bytes of encoded video.
+fn write_streams(
+    outdir: &std::path::Path,
+    outputs: &Outputs,
+    codec: Codec,
+    info: &VideoInfo,
+    files: &[PathBuf],
+) -> Result<u64> {
+    let out_err = |what: &std::path::Path, e: &dyn std::fmt::Display| {
+        Error::Output(format!("{}: {e}", what.display()))
+    };
+    let create = |path: &std::path::Path| {
+        File::create(path)
+            .map(BufWriter::new)
+            .map_err(|e| out_err(path, &e))
+    };
+    let stream_path = outdir.join(&outputs.stream);
+    let mp4_path = outdir.join(&outputs.mp4);
+    let mut stream = Elementary::new(create(&stream_path)?, codec, info)
+        .map_err(|e| out_err(&stream_path, &e))?;
+    let mut muxer = bitswarm_media::mp4::Mp4Muxer::with_codec(create(&mp4_path)?, info, codec)
+        .map_err(|e| out_err(&mp4_path, &e))?;
+    let mut bytes = 0u64;
+    for file in files {
+        let data = std::fs::read(file)?;
+        let units = bitswarm_codec::split_units(codec, &data)
+            .map_err(|e| out_err(file, &format!("unreadable chunk: {e}")))?;
+        for unit in &units {
+            muxer
+                .write_access_unit(unit)
+                .map_err(|e| out_err(&mp4_path, &e))?;
+        }
+        stream
+            .write(&data, &units)
+            .map_err(|e| out_err(&stream_path, &e))?;
+        bytes += data.len() as u64;
+    }
+    stream
+        .finish()
+        .and_then(|mut out| out.flush().map_err(|e| e.to_string()))
+        .map_err(|e| out_err(&stream_path, &e))?;
+    muxer
+        .finish()
+        .map_err(|e| out_err(&mp4_path, &e))?
+        .flush()
+        .map_err(|e| out_err(&mp4_path, &e))?;
+    Ok(bytes)
 }

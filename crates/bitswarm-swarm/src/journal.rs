@@ -2,7 +2,7 @@
 //!
 //! Layout under `OUTDIR/journal/`: `job.json` (what the job is: input and configuration
 //! fingerprint), `chunks.jsonl` (one line per finished chunk, appended after its data file is
-//! complete), `chunks/NNNNNN.h264` (the chunk's encoded bytes).
+//! complete), `chunks/NNNNNN.es` (the chunk's elementary stream).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use bitswarm_controller::{ChunkSpan, SwarmConfig};
+use bitswarm_core::RateControl;
 
 use crate::{Error, Result};
 
@@ -30,6 +31,10 @@ pub struct JournalEntry {
     #[serde(flatten)]
     pub span: ChunkSpan,
     pub config: SwarmConfig,
+    /// The rate control the chunk was encoded with (absent in journals of older versions: the
+    /// profile's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateControl>,
     pub bytes: u64,
     pub crc32: u32,
 }
@@ -95,7 +100,13 @@ impl Journal {
     }
 
     /// Records a finished chunk: data first, then the log line.
-    pub fn record(&mut self, span: ChunkSpan, config: SwarmConfig, data: &[u8]) -> Result<()> {
+    pub fn record(
+        &mut self,
+        span: ChunkSpan,
+        config: SwarmConfig,
+        rate: RateControl,
+        data: &[u8],
+    ) -> Result<()> {
         let path = chunk_path(&self.dir, span.index);
         let tmp = path.with_extension("tmp");
         fs::write(&tmp, data)?;
@@ -103,6 +114,7 @@ impl Journal {
         let entry = JournalEntry {
             span,
             config,
+            rate: Some(rate),
             bytes: data.len() as u64,
             crc32: crc32fast::hash(data),
         };
@@ -139,7 +151,7 @@ impl Journal {
 }
 
 fn chunk_path(dir: &Path, index: u32) -> PathBuf {
-    dir.join("chunks").join(format!("{index:06}.h264"))
+    dir.join("chunks").join(format!("{index:06}.es"))
 }
 
 #[cfg(test)]
@@ -168,18 +180,20 @@ mod tests {
         complexity_level: 5,
         redundancy: 0,
     };
+    const RATE: RateControl = RateControl::Qp { qp: 26 };
 
     #[test]
     fn finished_chunks_survive_and_resume_checks_the_job() {
         let out = tempfile::tempdir().unwrap();
         let mut j = Journal::open(out.path(), &id("a.y4m"), false).unwrap();
-        j.record(span(0), CFG, b"chunk zero").unwrap();
-        j.record(span(1), CFG, b"chunk one").unwrap();
+        j.record(span(0), CFG, RATE, b"chunk zero").unwrap();
+        j.record(span(1), CFG, RATE, b"chunk one").unwrap();
         drop(j);
         // a corrupted chunk file is not trusted
-        fs::write(out.path().join("journal/chunks/000001.h264"), b"chunk 0ne").unwrap();
+        fs::write(out.path().join("journal/chunks/000001.es"), b"chunk 0ne").unwrap();
         let j = Journal::open(out.path(), &id("a.y4m"), true).unwrap();
         assert_eq!(j.finished(&span(0)).unwrap().bytes, 10);
+        assert_eq!(j.finished(&span(0)).unwrap().rate, Some(RATE));
         assert!(j.finished(&span(1)).is_none());
         assert!(
             j.finished(&ChunkSpan {

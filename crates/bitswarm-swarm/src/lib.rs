@@ -7,6 +7,7 @@
 //!   [`bitswarm_controller::Scheduler`] with wall-clock time, moves source frames and encoded
 //!   parts over MQTT, reassembles the stream in order, writes the outputs and the report.
 //! - [`journal`]: finished chunks on disk, for `--resume`.
+//! - [`verify`]: decoding every finished chunk and measuring it (PSNR, VMAF, SSIM).
 //!
 //! The pure decisions (policy, chunking, scheduling) live in `bitswarm-controller`; the wire
 //! format in `bitswarm-proto`. This crate only wires them to the world.
@@ -25,6 +26,7 @@ pub mod controller;
 pub mod journal;
 pub mod mqtt;
 pub mod report;
+pub mod verify;
 pub mod worker;
 
 pub use config::Config;
@@ -57,3 +59,11 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<bitswarm_controller::Error> for Error {
+    fn from(e: bitswarm_controller::Error) -> Self {
+        match e {
+            bitswarm_controller::Error::Config(message) => Error::Config(message),
+        }
+    }
+}

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use bitswarm_analysis::Analysis;
-use bitswarm_controller::{Attempt, SceneDecision, SwarmConfig};
-use bitswarm_core::{Profile, VideoInfo};
+use bitswarm_controller::{Attempt, Probe, SceneDecision, SwarmConfig, TargetConfig};
+use bitswarm_core::{Profile, RateControl, VideoInfo};
 
 /// One telemetry sample of a server, as the controller received it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,13 +42,20 @@ pub struct ChunkReport {
     pub config: SwarmConfig,
     /// The server whose copy is in the output (`None` for chunks taken from the journal).
     pub server: Option<String>,
+    /// The rate control of the output (with a quality target: the setting the search chose).
+    pub rate: RateControl,
     pub bytes: u64,
+    /// Every probe encode of a quality-target search, in order: setting, quality, bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Probe>,
     /// Failed or lost attempts before the chunk was done.
     pub retries: usize,
     pub resumed: bool,
     pub attempts: Vec<Attempt>,
     /// Weighted PSNR of the chunk against its source frames.
     pub psnr: f64,
+    /// Mean of every other metric over the chunk's frames, by metric name (`vmaf`, `ssim`).
+    pub quality: BTreeMap<String, f64>,
 }
 
 /// PSNR of the output against the input, from an in-process decode of every chunk.
@@ -65,6 +72,90 @@ pub struct PsnrReport {
     pub frames: u64,
 }
 
+/// How well the chunks met a quality target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetReport {
+    pub config: TargetConfig,
+    /// Probe encodes per searched chunk (chunks from the journal are not counted).
+    pub probes_mean: f64,
+    pub probes_total: u32,
+    /// Mean and largest |achieved - target| over the searched chunks.
+    pub mean_abs_error: f64,
+    pub max_abs_error: f64,
+    /// Share of searched chunks within twice the tolerance (1 VMAF point by default).
+    pub share_within_2x_tolerance: f64,
+}
+
+impl TargetReport {
+    pub fn new(config: TargetConfig, chunks: &[ChunkReport]) -> Self {
+        let name = config.metric.name();
+        let errors: Vec<f64> = chunks
+            .iter()
+            .filter(|c| !c.probes.is_empty())
+            .filter_map(|c| c.quality.get(name))
+            .map(|q| (q - config.value).abs())
+            .collect();
+        let probes_total: usize = chunks.iter().map(|c| c.probes.len()).sum();
+        let n = errors.len().max(1) as f64;
+        let within = 2.0 * config.tolerance();
+        Self {
+            config,
+            probes_mean: probes_total as f64 / n,
+            probes_total: probes_total as u32,
+            mean_abs_error: errors.iter().sum::<f64>() / n,
+            max_abs_error: errors.iter().copied().fold(0.0, f64::max),
+            share_within_2x_tolerance: errors.iter().filter(|&&e| e <= within).count() as f64 / n,
+        }
+    }
+}
+
+impl PsnrReport {
+    /// Pooled over frames of per-plane PSNR (Y, U, V).
+    pub fn of(frames: impl Iterator<Item = [f64; 3]>) -> Self {
+        let mut sum = [0.0; 3];
+        let mut min_y = f64::INFINITY;
+        let mut n = 0u64;
+        for p in frames {
+            sum.iter_mut().zip(p).for_each(|(s, v)| *s += v);
+            min_y = min_y.min(p[0]);
+            n += 1;
+        }
+        let [y, u, v] = sum.map(|s| s / n.max(1) as f64);
+        Self {
+            y,
+            u,
+            v,
+            weighted: bitswarm_quality::psnr::weighted([y, u, v]),
+            min_y,
+            frames: n,
+        }
+    }
+}
+
+/// A metric pooled over every frame of the output (definitions in docs/QUALITY.md).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Pooled {
+    pub mean: f64,
+    /// libvmaf's harmonic mean, `n / sum(1 / (x + 1)) - 1`.
+    pub harmonic_mean: f64,
+    /// 5th percentile.
+    pub p5: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl From<bitswarm_quality::FieldSummary> for Pooled {
+    fn from(s: bitswarm_quality::FieldSummary) -> Self {
+        Self {
+            mean: s.mean,
+            harmonic_mean: s.harmonic_mean,
+            p5: s.p5,
+            min: s.min,
+            max: s.max,
+        }
+    }
+}
+
 /// Redundant copies that were compared byte for byte with the winner.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RedundancyReport {
@@ -77,9 +168,26 @@ pub struct RedundancyReport {
 /// Paths of the outputs, relative to the output folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outputs {
-    pub h264: String,
+    /// The elementary stream: `stream.h264` or `stream.hevc` (Annex B), `stream.ivf` (AV1).
+    pub stream: String,
     pub mp4: String,
     pub report: String,
+}
+
+impl Outputs {
+    /// The file names for a stream of `codec`.
+    pub fn for_codec(codec: bitswarm_core::Codec) -> Self {
+        let extension = match codec {
+            bitswarm_core::Codec::H264 => "h264",
+            bitswarm_core::Codec::Hevc => "hevc",
+            bitswarm_core::Codec::Av1 => "ivf",
+        };
+        Self {
+            stream: format!("stream.{extension}"),
+            mp4: "stream.mp4".into(),
+            report: "report.json".into(),
+        }
+    }
 }
 
 /// Everything about one job.
@@ -98,6 +206,11 @@ pub struct Report {
     pub fps: f64,
     pub outputs: Outputs,
     pub psnr: PsnrReport,
+    /// Every other metric measured (`[quality] metrics`), by name (`vmaf`, `ssim`, `ms_ssim`).
+    pub quality: BTreeMap<String, Pooled>,
+    /// The quality target and how well it was met, if the job had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetReport>,
     pub analysis: Analysis,
     /// The swarm configuration chosen for each scene.
     pub scenes: Vec<SceneDecision>,
@@ -117,6 +230,9 @@ pub struct Summary {
     pub wall_s: f64,
     pub fps: f64,
     pub psnr: PsnrReport,
+    pub quality: BTreeMap<String, Pooled>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetReport>,
     pub chunks: usize,
     pub retries: usize,
     pub resumed_chunks: usize,
@@ -137,6 +253,8 @@ impl Report {
             wall_s: self.wall_s,
             fps: self.fps,
             psnr: self.psnr,
+            quality: self.quality.clone(),
+            target: self.target.clone(),
             chunks: self.chunks.len(),
             retries: self.chunks.iter().map(|c| c.retries).sum(),
             resumed_chunks: self.chunks.iter().filter(|c| c.resumed).count(),
@@ -151,13 +269,17 @@ impl Report {
     pub fn human_summary(&self) -> String {
         let s = self.summary();
         let mut out = format!(
-            "{}: {} frames in {} chunks, {:.1} kbit/s, PSNR {:.2} dB (Y {:.2}), {:.1} s ({:.0} frames/s), {} servers, {} retries\n",
+            "{}: {} frames in {} chunks, {:.1} kbit/s, PSNR {:.2} dB (Y {:.2}){}, {:.1} s ({:.0} frames/s), {} servers, {} retries\n",
             self.input,
             s.frames,
             s.chunks,
             s.bitrate_kbps,
             s.psnr.weighted,
             s.psnr.y,
+            s.quality
+                .iter()
+                .map(|(name, q)| format!(", {} {:.4} (5th percentile {:.4})", name.to_uppercase(), q.mean, q.p5))
+                .collect::<String>(),
             s.wall_s,
             s.fps,
             s.servers.len(),
@@ -175,6 +297,18 @@ impl Report {
                 d.config.redundancy
             ));
         }
+        if let Some(t) = &self.target {
+            out.push_str(&format!(
+                "  target {} {}: {:.2} probes per chunk ({:?} search), mean |error| {:.3}, {:.0}% of chunks within {}\n",
+                t.config.metric.name(),
+                t.config.value,
+                t.probes_mean,
+                t.config.search,
+                t.mean_abs_error,
+                t.share_within_2x_tolerance * 100.0,
+                2.0 * t.config.tolerance()
+            ));
+        }
         if !self.redundancy.mismatches.is_empty() {
             out.push_str(&format!(
                 "  WARNING: {} redundant copies differ from the winner\n",
@@ -183,7 +317,7 @@ impl Report {
         }
         out.push_str(&format!(
             "  wrote {}, {}, {}",
-            s.outputs.h264, s.outputs.mp4, s.outputs.report
+            s.outputs.stream, s.outputs.mp4, s.outputs.report
         ));
         out
     }

@@ -40,6 +40,8 @@ pub struct WorkerOptions {
     pub telemetry: Duration,
     /// Chunks held at once (one encoding, the others receiving or queued).
     pub slots: u32,
+    /// FFmpeg binary for x264, x265, SVT-AV1 and libaom (`None`: `$BITSWARM_FFMPEG`, then PATH).
+    pub ffmpeg: Option<std::path::PathBuf>,
 }
 
 impl WorkerOptions {
@@ -50,6 +52,7 @@ impl WorkerOptions {
             part_bytes: config.transport.part_bytes as usize,
             telemetry: Duration::from_millis(config.transport.telemetry_ms.max(50)),
             slots: config.scheduler.slots_per_server,
+            ffmpeg: None,
         }
     }
 }
@@ -143,8 +146,9 @@ pub async fn run(
         }
     });
     // Advertise only what this machine can run (FFmpeg backends need an FFmpeg that has them).
-    let encoders = tokio::task::spawn_blocking(|| {
-        bitswarm_codec::available_encoders(None)
+    let ffmpeg = opts.ffmpeg.clone();
+    let encoders = tokio::task::spawn_blocking(move || {
+        bitswarm_codec::available_encoders(ffmpeg.as_deref())
             .into_iter()
             .filter(|a| a.available)
             .map(|a| a.kind)
@@ -466,6 +470,7 @@ impl Worker {
             topics: self.topics.clone(),
             server: self.id.clone(),
             part_bytes: self.opts.part_bytes,
+            ffmpeg: self.opts.ffmpeg.clone(),
             cancel,
             frames_encoded: self.frames_encoded.clone(),
             runtime: tokio::runtime::Handle::current(),
@@ -585,6 +590,7 @@ struct EncodeContext {
     topics: Topics,
     server: ServerId,
     part_bytes: usize,
+    ffmpeg: Option<std::path::PathBuf>,
     cancel: Arc<AtomicBool>,
     frames_encoded: Arc<AtomicU64>,
     runtime: tokio::runtime::Handle,
@@ -615,7 +621,7 @@ impl EncodeContext {
             profile: chunk.profile.clone(),
             source: chunk.source,
             threads: 1,
-            ffmpeg: bitswarm_codec::Ffmpeg::locate(None),
+            ffmpeg: bitswarm_codec::Ffmpeg::locate(self.ffmpeg.as_deref()),
         };
         let mut encoder = open_encoder(&config).map_err(|e| e.to_string())?;
         let mut writer = PartWriter::new(DataKind::Encoded, stream.clone(), self.part_bytes)
