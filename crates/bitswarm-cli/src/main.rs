@@ -20,6 +20,8 @@ use bitswarm_swarm::Config;
 
 mod abr;
 mod encoders;
+mod ladder;
+mod local;
 mod quality;
 
 #[derive(Parser)]
@@ -99,6 +101,11 @@ enum Command {
     Abr {
         #[command(subcommand)]
         cmd: abr::AbrCommand,
+    },
+    /// Per-title ladders: search a title's bitstream swarm, train the content model.
+    Ladder {
+        #[command(subcommand)]
+        cmd: ladder::LadderCommand,
     },
     /// Configuration helpers.
     Config {
@@ -216,6 +223,7 @@ async fn run(command: Command) -> Result<()> {
         Command::Abr { cmd } => tokio::task::spawn_blocking(move || abr::run(cmd))
             .await
             .context("abr task failed")?,
+        Command::Ladder { cmd } => ladder::run(cmd).await,
         Command::Config {
             what: ConfigCommand::Default,
         } => {
@@ -354,38 +362,18 @@ async fn encode(args: EncodeArgs) -> Result<()> {
         };
     }
     config.validate()?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (url, local_workers) = match &args.broker {
-        Some(url) => (url.parse::<BrokerUrl>()?, args.workers.unwrap_or(0)),
-        None => {
-            let workers = args.workers.unwrap_or(cores);
-            if workers == 0 {
-                bail!("--workers 0 needs --broker: an embedded broker has no other servers to use");
-            }
-            let broker = EmbeddedBroker::start("127.0.0.1:0".parse().expect("valid address"))?;
-            (broker.url().parse::<BrokerUrl>()?, workers)
-        }
-    };
     let job_id = match args.job_id {
         Some(id) => id,
         None => bitswarm_swarm::controller::default_job_id(&args.input),
     };
-    let (stop_workers, _) = tokio::sync::broadcast::channel::<()>(1);
-    let mut worker_tasks = Vec::new();
-    for i in 0..local_workers {
-        let opts = WorkerOptions {
-            ffmpeg: args.ffmpeg.clone(),
-            ..WorkerOptions::new(format!("{job_id}-local{i}"), &config)
-        };
-        let mut stop = stop_workers.subscribe();
-        let url = url.clone();
-        worker_tasks.push(tokio::spawn(async move {
-            bitswarm_swarm::worker::run(url, opts, async move {
-                let _ = stop.recv().await;
-            })
-            .await
-        }));
-    }
+    let swarm = local::LocalSwarm::start(
+        args.broker.as_deref(),
+        args.workers,
+        &config,
+        args.ffmpeg.clone(),
+        &job_id,
+    )?;
+    let url = swarm.url.clone();
 
     let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(0);
@@ -421,14 +409,7 @@ async fn encode(args: EncodeArgs) -> Result<()> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let _ = stop_workers.send(());
-    for task in worker_tasks {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(%e, "local server ended with an error"),
-            Err(e) => tracing::warn!(%e, "local server task failed"),
-        }
-    }
+    swarm.shutdown().await;
     let report = result?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.summary())?);

@@ -24,6 +24,7 @@ pub mod broker;
 pub mod config;
 pub mod controller;
 pub mod journal;
+pub mod ladder;
 pub mod mqtt;
 pub mod report;
 pub mod verify;
