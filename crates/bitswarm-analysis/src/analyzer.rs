@@ -151,7 +151,8 @@ pub struct Analyzer {
     detector: CutDetector,
     sobel: SobelScratch,
     scan: BlockScan,
-    motion: MotionScan,
+    /// Motion-vector statistics, when [`AnalysisConfig::motion_statistics`] asks for them.
+    motion: Option<MotionScan>,
     /// Luma plane and thumbnail of the previous frame (empty before the first frame).
     previous_luma: Vec<u8>,
     previous_thumbnail: Thumbnail,
@@ -173,7 +174,7 @@ impl Analyzer {
             detector: CutDetector::new(&cfg),
             sobel: SobelScratch::default(),
             scan: BlockScan::default(),
-            motion: MotionScan::default(),
+            motion: cfg.motion_statistics.then(MotionScan::default),
             previous_luma: Vec::with_capacity(info.luma_len()),
             previous_thumbnail: Thumbnail::default(),
             frames: Vec::new(),
@@ -206,7 +207,10 @@ impl Analyzer {
         let si = spatial_information(&frame.y, width, height, &mut self.sobel);
         let ti = previous.map_or(0.0, |p| temporal_information(&frame.y, p));
         self.scan.scan(&frame.y, previous, width, height);
-        let motion = self.motion.scan(&frame.y, previous, width, height);
+        let motion = match &mut self.motion {
+            Some(scan) => scan.scan(&frame.y, previous, width, height),
+            None => Default::default(),
+        };
         let cut_score =
             previous.map(|_| change_score(&self.previous_thumbnail, &self.scan.thumbnail));
         let decision = self.detector.decide(cut_score);
@@ -533,8 +537,16 @@ mod tests {
         let info = info(640, 360);
         let mut frames = pan(&info, 1, 0..14);
         frames.extend((0..14).map(|_| scene(&info, 2, 0, 0)));
-        let analysis = analyse(info, AnalysisConfig::default(), &frames);
+        let with_motion = AnalysisConfig {
+            motion_statistics: true,
+            ..AnalysisConfig::default()
+        };
+        // Off by default (encode does not use it): the fields stay 0, the rest is the same.
+        let without = analyse(info, AnalysisConfig::default(), &frames);
+        assert_eq!((without.motion_mean, without.moving_share), (0.0, 0.0));
+        let analysis = analyse(info, with_motion, &frames);
         assert_eq!(cuts(&analysis), [0, 14]);
+        assert_eq!(without.scenes.len(), analysis.scenes.len());
         let motion = |f: &FrameStats| (f.motion_mean, f.motion_std, f.moving_share);
         assert_eq!(motion(&analysis.frames[0]), (0.0, 0.0, 0.0));
         for f in &analysis.frames[1..14] {

@@ -36,7 +36,11 @@ fn analyse_y4m(name: &str) -> Analysis {
     let path = clips_dir().join(format!("{name}.y4m"));
     let file = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut reader = Y4mReader::new(file).unwrap();
-    let mut analyzer = Analyzer::new(reader.info(), AnalysisConfig::default()).unwrap();
+    let cfg = AnalysisConfig {
+        motion_statistics: true,
+        ..AnalysisConfig::default()
+    };
+    let mut analyzer = Analyzer::new(reader.info(), cfg).unwrap();
     while let Some(frame) = reader.next_frame().unwrap() {
         analyzer.push(&frame).unwrap();
     }

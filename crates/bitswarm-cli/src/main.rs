@@ -421,7 +421,10 @@ async fn encode(args: EncodeArgs) -> Result<()> {
 
 async fn analyze(input: &str, json: bool, config: &Config, ffmpeg: Option<PathBuf>) -> Result<()> {
     let input = input.to_owned();
-    let cfg = config.analysis.clone();
+    let cfg = bitswarm_analysis::AnalysisConfig {
+        motion_statistics: true,
+        ..config.analysis.clone()
+    };
     let analysis = tokio::task::spawn_blocking(move || -> Result<_> {
         let opts = bitswarm_media::InputOptions {
             ffmpeg,

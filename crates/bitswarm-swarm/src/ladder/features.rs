@@ -117,7 +117,11 @@ pub fn extract(
     };
     let mut source = open_input(input, &opts)?;
     let info = source.info();
-    let mut analyzer = Analyzer::new(info, analysis.clone()).map_err(analysis_error)?;
+    let analysis = AnalysisConfig {
+        motion_statistics: true,
+        ..analysis.clone()
+    };
+    let mut analyzer = Analyzer::new(info, analysis).map_err(analysis_error)?;
     let mut probe = ProbeEncode::new(info);
     while let Some(frame) = source.next_frame()? {
         let stats = analyzer.push(&frame).map_err(analysis_error)?;
