@@ -94,6 +94,10 @@ pub fn initial_candidates(
             if let Some(&higher) = bounds.heights.get(index + 1) {
                 push(at(higher, crf + 3.0));
             }
+            // The top rung often saturates at the largest allowed size: always try it.
+            if let Some(&largest) = bounds.heights.last() {
+                push(at(largest, crf + 2.0));
+            }
         }
     }
     Ok(out)
@@ -113,7 +117,10 @@ fn motion(f: &SceneFeatures) -> f64 {
 /// Index of the allowed height nearest (log scale) to the predicted one for level `t`.
 fn predicted_height_index(bounds: &Bounds, t: f64, d: f64) -> usize {
     let u = ((t - 60.0) / 40.0).clamp(0.0, 1.0);
-    let octaves = 1.5 * (1.0 - u) + 0.75 * d;
+    // Small sources have little resolution to give: the steps down shrink with the source's
+    // height, from the full amount at 1080p to a third at 144p (a 360p source moves 0.45 as far).
+    let size = (f64::from(bounds.source.height) / 144.0).log2() / (1080.0f64 / 144.0).log2();
+    let octaves = (1.5 * (1.0 - u) + 0.75 * d) * size.clamp(1.0 / 3.0, 1.0);
     let log_target = f64::from(bounds.source.height).log2() - octaves;
     (0..bounds.heights.len())
         .min_by(|&a, &b| {
@@ -228,13 +235,16 @@ mod tests {
     fn candidates_span_a_ladder_inside_the_bounds() {
         let b = bounds(EncoderKind::X264);
         let cands = initial_candidates(&natural(), 93.0, &b).unwrap();
-        assert_eq!(cands.len(), 5);
+        assert_eq!(cands.len(), 6);
         for (i, c) in cands.iter().enumerate() {
             assert!(b.contains(c), "{c:?}");
             assert!(!cands[..i].contains(c));
         }
+        // The top level is also tried at the largest size, 2 CRF steps higher.
+        assert_eq!(cands[2].height, 1080);
+        assert_eq!(cands[2].crf_or_qp, cands[0].crf_or_qp + 2);
         // The levels below the target go down in height and up in CRF.
-        let levels = [&cands[0], &cands[2], &cands[3], &cands[4]];
+        let levels = [&cands[0], &cands[3], &cands[4], &cands[5]];
         for w in levels.windows(2) {
             assert!(w[1].height <= w[0].height && w[1].crf_or_qp > w[0].crf_or_qp);
         }
