@@ -97,6 +97,27 @@ fn x26x_tuning_params(kind: EncoderKind, tuning: &Tuning) -> String {
     params
 }
 
+/// The video buffering verifier of a `RateControl::Bitrate` encode with x264 and x265: 1-pass
+/// average bitrate with a peak rate of 1.1 x the average and a buffer of 2 x (the constraints
+/// of Apple's HLS authoring ladder, docs/CODEC.md "Rate control").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Vbv {
+    /// 1.1 x the average, rounded half up, kbit/s.
+    maxrate_kbps: u32,
+    /// 2 x the average, kbit.
+    bufsize_kbit: u32,
+}
+
+impl Vbv {
+    fn for_kbps(kbps: u32) -> Self {
+        // Profile::validate keeps kbps within BITRATE_RANGE; saturate all the same.
+        Self {
+            maxrate_kbps: kbps.saturating_mul(11).saturating_add(5) / 10,
+            bufsize_kbit: kbps.saturating_mul(2),
+        }
+    }
+}
+
 /// The encoder options of one chunk (after `-c:v NAME`); the tuning mapping is the table in
 /// docs/CODEC.md.
 pub(crate) fn encoder_args(kind: EncoderKind, profile: &Profile, threads: u16) -> Vec<String> {
@@ -119,7 +140,12 @@ pub(crate) fn encoder_args(kind: EncoderKind, profile: &Profile, threads: u16) -
             match profile.rate {
                 RateControl::Qp { qp } => push(&["-qp", &qp.to_string()]),
                 RateControl::Crf { crf } => push(&["-crf", &crf.to_string()]),
-                RateControl::Bitrate { kbps } => push(&["-b:v", &format!("{kbps}k")]),
+                RateControl::Bitrate { kbps } => {
+                    let vbv = Vbv::for_kbps(kbps);
+                    push(&["-b:v", &format!("{kbps}k")]);
+                    push(&["-maxrate", &format!("{}k", vbv.maxrate_kbps)]);
+                    push(&["-bufsize", &format!("{}k", vbv.bufsize_kbit)]);
+                }
             }
         }
         EncoderKind::X265 => {
@@ -130,7 +156,13 @@ pub(crate) fn encoder_args(kind: EncoderKind, profile: &Profile, threads: u16) -
             let rate = match profile.rate {
                 RateControl::Qp { qp } => format!("qp={qp}"),
                 RateControl::Crf { crf } => format!("crf={crf}"),
-                RateControl::Bitrate { kbps } => format!("bitrate={kbps}"),
+                RateControl::Bitrate { kbps } => {
+                    let vbv = Vbv::for_kbps(kbps);
+                    format!(
+                        "bitrate={kbps}:vbv-maxrate={}:vbv-bufsize={}",
+                        vbv.maxrate_kbps, vbv.bufsize_kbit
+                    )
+                }
             };
             let params = format!(
                 "keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:repeat-headers=1:\
@@ -434,7 +466,32 @@ mod tests {
                 4
             ),
             "-preset ultrafast -x265-params keyint=48:min-keyint=48:scenecut=0:open-gop=0:\
-             repeat-headers=1:pools=none:frame-threads=1:log-level=error:bitrate=900"
+             repeat-headers=1:pools=none:frame-threads=1:log-level=error:bitrate=900:\
+             vbv-maxrate=990:vbv-bufsize=1800"
+        );
+        // 1-pass ABR with VBV: peak 1.1 x (365 -> 401.5, half up), buffer 2 x.
+        assert_eq!(
+            joined(
+                &profile(EncoderKind::X264, RateControl::Bitrate { kbps: 365 }, 6),
+                1
+            ),
+            "-preset medium -x264-params keyint=48:min-keyint=48:scenecut=0:open-gop=0:threads=1 \
+             -b:v 365k -maxrate 402k -bufsize 730k"
+        );
+        // SVT-AV1 and libaom stay plain VBR (docs/CODEC.md, "Rate control").
+        assert_eq!(
+            joined(
+                &profile(EncoderKind::SvtAv1, RateControl::Bitrate { kbps: 500 }, 6),
+                1
+            ),
+            "-preset 8 -g 48 -svtav1-params keyint=48:irefresh-type=2:scd=0:lp=1 -b:v 500k"
+        );
+        assert_eq!(
+            joined(
+                &profile(EncoderKind::Aom, RateControl::Bitrate { kbps: 500 }, 6),
+                1
+            ),
+            "-cpu-used 4 -threads 1 -row-mt 0 -g 48 -keyint_min 48 -b:v 500k"
         );
         assert_eq!(
             joined(
@@ -523,6 +580,67 @@ mod tests {
             tuned(kind, RateControl::Qp { qp: 30 }, tuning)
                 .validate()
                 .unwrap();
+        }
+    }
+
+    #[test]
+    fn vbv_rounds_the_peak_half_up_and_saturates() {
+        let vbv = |kbps| {
+            let v = Vbv::for_kbps(kbps);
+            (v.maxrate_kbps, v.bufsize_kbit)
+        };
+        assert_eq!(vbv(145), (160, 290)); // 159.5 -> 160
+        assert_eq!(vbv(3000), (3300, 6000));
+        assert_eq!(vbv(u32::MAX), (u32::MAX / 10, u32::MAX));
+    }
+
+    /// x264 records its rate control in the options SEI of the stream: the bitrate mode is
+    /// 1-pass ABR with the VBV of [`Vbv`].
+    #[test]
+    fn x264_bitrate_mode_writes_its_vbv_into_the_stream() {
+        let Some(ffmpeg) = Ffmpeg::locate(None) else {
+            eprintln!("note: no ffmpeg found; skipping the x264 VBV check");
+            return;
+        };
+        let source = VideoInfo::new(64, 64, bitswarm_core::Rational { num: 25, den: 1 }).unwrap();
+        let cfg = EncoderConfig {
+            profile: Profile {
+                encoder: EncoderKind::X264,
+                rate: RateControl::Bitrate { kbps: 300 },
+                complexity: 1,
+                gop: 4,
+                ..Profile::default()
+            },
+            source,
+            threads: 1,
+            ffmpeg: Some(ffmpeg.clone()),
+        };
+        let mut encoder = FfmpegEncoder::open(&cfg, &ffmpeg).unwrap();
+        for shade in [60, 100, 140, 180] {
+            encoder
+                .send_frame(&Frame::filled(&source, shade, 128, 128))
+                .unwrap();
+        }
+        encoder.flush().unwrap();
+        let mut stream = Vec::new();
+        while let Some(packet) = encoder.receive_packet().unwrap() {
+            stream.extend(packet.data);
+        }
+        let text = String::from_utf8_lossy(&stream);
+        let options: Vec<&str> = text
+            .split("options: ")
+            .nth(1)
+            .and_then(|rest| rest.split('\0').next())
+            .unwrap_or_default()
+            .split(' ')
+            .collect();
+        for want in [
+            "rc=abr",
+            "bitrate=300",
+            "vbv_maxrate=330",
+            "vbv_bufsize=600",
+        ] {
+            assert!(options.contains(&want), "{want} in {options:?}");
         }
     }
 

@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use bitswarm_codec::{available_encoders, open_encoder, EncoderConfig, Ffmpeg};
+use bitswarm_bench::{encode, kbps, mean_vmaf, pack, read_clip};
+use bitswarm_codec::{available_encoders, EncoderConfig, Ffmpeg};
 use bitswarm_controller::target::search_range;
 use bitswarm_controller::{Probe, Step, TargetConfig, TargetMetric, TargetSearch};
 use bitswarm_core::{EncoderKind, Frame, Profile, VideoInfo};
-use bitswarm_media::{open_input, InputOptions};
-use bitswarm_swarm::verify::{Neighbours, Verifier};
+use bitswarm_swarm::verify::Verifier;
 
 #[derive(Parser)]
 struct Args {
@@ -71,11 +71,8 @@ fn main() -> Result<()> {
     );
     println!("|---|---|---|---|---|---|");
     for clip in &args.clips {
-        let (info, frames) = read(clip, args.frames)?;
-        let packed: Vec<u8> = frames.iter().fold(Vec::new(), |mut out, f| {
-            f.write_packed(&mut out);
-            out
-        });
+        let (info, frames) = read_clip(clip, args.frames)?;
+        let packed = pack(&frames);
         let name = clip.file_name().unwrap_or_default().to_string_lossy();
         for &encoder in &encoders {
             let verifier = Verifier::new(
@@ -97,22 +94,6 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn read(clip: &std::path::Path, frames: usize) -> Result<(VideoInfo, Vec<Frame>)> {
-    let mut source = open_input(
-        clip.to_str().context("clip path is not UTF-8")?,
-        &InputOptions::default(),
-    )?;
-    let info = source.info();
-    let mut out = Vec::with_capacity(frames);
-    while out.len() < frames {
-        match source.next_frame()? {
-            Some(f) => out.push(f),
-            None => break,
-        }
-    }
-    Ok((info, out))
 }
 
 struct Measured {
@@ -140,7 +121,6 @@ fn measure(
         range,
         None,
     );
-    let seconds = frames.len() as f64 / info.fps.as_f64();
     let (mut busy, mut encoded_frames) = (Duration::ZERO, 0usize);
     let mut setting = search.first();
     loop {
@@ -158,24 +138,10 @@ fn measure(
             ffmpeg: Ffmpeg::locate(args.ffmpeg.as_deref()),
         };
         let started = Instant::now();
-        let mut enc = open_encoder(&cfg)?;
-        let mut data = Vec::new();
-        for f in frames {
-            enc.send_frame(f)?;
-            while let Some(p) = enc.receive_packet()? {
-                data.extend_from_slice(&p.data);
-            }
-        }
-        enc.flush()?;
-        while let Some(p) = enc.receive_packet()? {
-            data.extend_from_slice(&p.data);
-        }
+        let data = encode(&cfg, frames)?;
         busy += started.elapsed();
         encoded_frames += frames.len();
-        let quality = verifier
-            .verify(frames.len() as u32, packed, &data, Neighbours::default())
-            .map_err(anyhow::Error::msg)?;
-        let vmaf = quality.iter().map(|q| q.scores[0]).sum::<f64>() / quality.len() as f64;
+        let vmaf = mean_vmaf(verifier, frames.len(), packed, &data)?;
         let probe = Probe {
             setting,
             quality: vmaf,
@@ -184,7 +150,7 @@ fn measure(
         match search.observe(probe) {
             Step::Probe(next) => setting = next,
             Step::Done(best) => {
-                let kbps = |p: &Probe| p.bytes as f64 * 8.0 / seconds / 1000.0;
+                let rate = |p: &Probe| kbps(p.bytes, frames.len(), info.fps);
                 let probes = search.probes();
                 let above = probes
                     .iter()
@@ -197,10 +163,10 @@ fn measure(
                 let (kbps_at, bracketed) = match (above, below) {
                     (Some(a), Some(b)) => {
                         let t = (args.target - b.quality) / (a.quality - b.quality);
-                        let log = kbps(b).ln() + t * (kbps(a).ln() - kbps(b).ln());
+                        let log = rate(b).ln() + t * (rate(a).ln() - rate(b).ln());
                         (log.exp(), true)
                     }
-                    _ => (kbps(&probes[best]), false),
+                    _ => (rate(&probes[best]), false),
                 };
                 return Ok(Measured {
                     fps: encoded_frames as f64 / busy.as_secs_f64(),
