@@ -25,6 +25,26 @@ fn short_clip(dir: &Path, name: &str, frames: usize) -> PathBuf {
     path
 }
 
+/// `bitswarm encode SOURCE -o OUT --workers 2 --config CONFIG EXTRA... --json`: the summary.
+fn encode_with_two_servers(
+    source: &Path,
+    out: &Path,
+    config: &Path,
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args = vec![
+        source.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--workers",
+        "2",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    encode_json(&args)
+}
+
 /// `bitswarm quality REF DIST --json` (DIST decoded through FFmpeg for HEVC and AV1 MP4s).
 fn measure(reference: &Path, distorted: &Path) -> serde_json::Value {
     let out = run(&[
@@ -92,17 +112,7 @@ fn every_encoder_writes_its_codec_and_reports_the_quality_of_what_it_wrote() {
             continue;
         }
         let out = dir.path().join(encoder);
-        let summary = encode_json(&[
-            source.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--workers",
-            "2",
-            "--config",
-            config.to_str().unwrap(),
-            "--encoder",
-            encoder,
-        ]);
+        let summary = encode_with_two_servers(&source, &out, &config, &["--encoder", encoder]);
         assert_eq!(summary["outputs"]["stream"], stream, "{encoder}");
         assert_eq!(summary["chunks"], 2, "{encoder}");
         for file in [stream, "stream.mp4"] {
@@ -181,19 +191,12 @@ fn a_vmaf_target_is_met_per_chunk_with_probes_and_bisection_needs_more() {
     let mut probes = Vec::new();
     for search in ["interpolate", "bisect"] {
         let out = dir.path().join(search);
-        let summary = encode_json(&[
-            source.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--workers",
-            "2",
-            "--config",
-            config.to_str().unwrap(),
-            "--target-vmaf",
-            "90",
-            "--search",
-            search,
-        ]);
+        let summary = encode_with_two_servers(
+            &source,
+            &out,
+            &config,
+            &["--target-vmaf", "90", "--search", search],
+        );
         let report: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
         let chunks = report["chunks"].as_array().unwrap();

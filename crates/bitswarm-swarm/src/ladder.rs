@@ -961,6 +961,28 @@ fn plot(families: &[FamilyReport], trials: &[TrialRun], options: &LadderOptions)
     rd_svg(metric, options.target, &all, &series)
 }
 
+/// Scene features of synthetic content whose motion and cost follow `ti` and `complexity`
+/// (for the tests of this module and of `train`).
+#[cfg(test)]
+pub(crate) fn synthetic_features(
+    ti: f64,
+    complexity: f64,
+    cut_rate: f64,
+) -> bitswarm_ladder::SceneFeatures {
+    bitswarm_ladder::SceneFeatures {
+        si_mean: 60.0,
+        si_std: 2.0,
+        ti_mean: ti,
+        ti_std: 1.0,
+        mv_mean_len: ti / 2.0,
+        mv_std_len: 1.0,
+        mv_moving_share: (ti / 20.0).min(1.0),
+        complexity,
+        probe_bits_per_pixel: 0.01 * complexity,
+        cut_rate,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1020,18 +1042,7 @@ mod tests {
     }
 
     fn features(ti: f64, complexity: f64) -> SceneFeatures {
-        SceneFeatures {
-            si_mean: 60.0,
-            si_std: 2.0,
-            ti_mean: ti,
-            ti_std: 1.0,
-            mv_mean_len: ti / 2.0,
-            mv_std_len: 1.0,
-            mv_moving_share: (ti / 20.0).min(1.0),
-            complexity,
-            probe_bits_per_pixel: 0.01 * complexity,
-            cut_rate: 1.0,
-        }
+        synthetic_features(ti, complexity, 1.0)
     }
 
     fn model() -> LadderModel {

@@ -178,7 +178,6 @@ fn clusters(
 mod tests {
     use super::*;
     use crate::ladder::features::SceneFeatureRow;
-    use bitswarm_ladder::SceneFeatures;
 
     fn clip(name: &str, scenes: &[(f64, f64)]) -> ClipFeatures {
         let rows: Vec<SceneFeatureRow> = scenes
@@ -187,18 +186,7 @@ mod tests {
             .map(|(i, &(ti, complexity))| SceneFeatureRow {
                 start: 10 * i as u64,
                 frames: 10,
-                features: SceneFeatures {
-                    si_mean: 60.0,
-                    si_std: 2.0,
-                    ti_mean: ti,
-                    ti_std: 1.0,
-                    mv_mean_len: ti / 2.0,
-                    mv_std_len: 1.0,
-                    mv_moving_share: (ti / 20.0).min(1.0),
-                    complexity,
-                    probe_bits_per_pixel: 0.01 * complexity,
-                    cut_rate: 2.5,
-                },
+                features: crate::ladder::synthetic_features(ti, complexity, 2.5),
             })
             .collect();
         ClipFeatures {
