@@ -2,6 +2,7 @@
 //! log scale, y the quality; every trial encode is a grey dot, each family's hull a line in its
 //! colour, the chosen rungs larger dots with a black ring, and the target a dashed line.
 
+use bitswarm_abr::plot::{escape, label};
 use std::fmt::Write;
 
 /// A point of the plot with its tooltip.
@@ -74,7 +75,7 @@ pub fn rd_svg(metric: &str, target: f64, trials: &[PlotPoint], families: &[PlotS
             r##"<line x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}" stroke="#eee"/><text x="{px:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
             TOP + plot_h,
             TOP + plot_h + 16.0,
-            format_number(kbps)
+            label(kbps)
         );
     }
     let step = nice_step((y_hi - y_lo) / 6.0);
@@ -87,7 +88,7 @@ pub fn rd_svg(metric: &str, target: f64, trials: &[PlotPoint], families: &[PlotS
             LEFT + plot_w,
             LEFT - 6.0,
             py + 4.0,
-            format_number(q)
+            label(q)
         );
         q += step;
     }
@@ -111,7 +112,7 @@ pub fn rd_svg(metric: &str, target: f64, trials: &[PlotPoint], families: &[PlotS
             LEFT + plot_w,
             LEFT + 6.0,
             y(target) - 5.0,
-            format_number(target),
+            label(target),
             ty = y(target)
         );
     }
@@ -205,25 +206,6 @@ fn nice_step(raw: f64) -> f64 {
         .unwrap_or(10.0 * power)
 }
 
-/// A tick label: no trailing zeros, at most 3 decimals.
-fn format_number(v: f64) -> String {
-    let text = format!("{v:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" {
-        "0".into()
-    } else {
-        text.into()
-    }
-}
-
-/// Text safe inside SVG elements and attributes.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,8 +271,8 @@ mod tests {
         assert_eq!(nice_step(3.3), 5.0);
         assert_eq!(nice_step(0.0012), 0.002);
         assert_eq!(nice_step(10.0), 10.0);
-        assert_eq!(format_number(2000.0), "2000");
-        assert_eq!(format_number(0.975), "0.975");
+        assert_eq!(label(2000.0), "2000");
+        assert_eq!(label(0.975), "0.975");
         assert_eq!(escape(r#"a&"b""#), "a&amp;&quot;b&quot;");
     }
 }
