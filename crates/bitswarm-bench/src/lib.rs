@@ -49,6 +49,8 @@ pub enum Error {
     Clip { path: PathBuf, reason: String },
     #[error("measuring the stream: {0}")]
     Measure(String),
+    #[error("{}: not found; build it first (cargo build --release -p bitswarm-cli)", .0.display())]
+    NoBinary(PathBuf),
 }
 
 /// Result of this crate.
@@ -62,6 +64,25 @@ pub fn clips_dir() -> PathBuf {
     match std::env::var_os(CLIPS_ENV).filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/clips"),
+    }
+}
+
+/// The `bitswarm` binary the benchmarks run: `explicit`, else the one next to the running
+/// benchmark (both are built into `target/release`); an error if it is not there.
+pub fn bitswarm_binary(explicit: Option<&Path>) -> Result<PathBuf> {
+    let bin = match explicit {
+        Some(path) => path.to_owned(),
+        None => std::env::current_exe()
+            .map_err(|source| Error::Io {
+                path: "the running benchmark".into(),
+                source,
+            })?
+            .with_file_name("bitswarm"),
+    };
+    if bin.exists() {
+        Ok(bin)
+    } else {
+        Err(Error::NoBinary(bin))
     }
 }
 

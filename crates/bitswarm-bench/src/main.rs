@@ -42,16 +42,7 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let bin = match &args.bitswarm {
-        Some(b) => b.clone(),
-        None => std::env::current_exe()?.with_file_name("bitswarm"),
-    };
-    if !bin.exists() {
-        bail!(
-            "{} not found: build it first (cargo build --release --bin bitswarm)",
-            bin.display()
-        );
-    }
+    let bin = bitswarm_bench::bitswarm_binary(args.bitswarm.as_deref())?;
     let config_text =
         std::fs::read_to_string(&args.config).with_context(|| args.config.display().to_string())?;
     let gop: u32 = config_text

@@ -752,16 +752,7 @@ fn main() -> Result<()> {
         .clone()
         .unwrap_or_else(|| clips_dir().join("../traces/dev"));
     let traces = load_traces(&traces_dir)?;
-    let bin = match &args.bitswarm {
-        Some(b) => b.clone(),
-        None => std::env::current_exe()?.with_file_name("bitswarm"),
-    };
-    if !bin.exists() {
-        bail!(
-            "{} not found: cargo build --release -p bitswarm-cli",
-            bin.display()
-        );
-    }
+    let bin = bitswarm_bench::bitswarm_binary(args.bitswarm.as_deref())?;
     let tmp = tempfile::tempdir()?;
     // The trials' effort: x264 medium, as every encode here.
     let config = tmp.path().join("ladder.toml");

@@ -66,16 +66,7 @@ impl Tally {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let bin = match &args.bitswarm {
-        Some(b) => b.clone(),
-        None => std::env::current_exe()?.with_file_name("bitswarm"),
-    };
-    if !bin.exists() {
-        bail!(
-            "{} not found: cargo build --release --bin bitswarm",
-            bin.display()
-        );
-    }
+    let bin = bitswarm_bench::bitswarm_binary(args.bitswarm.as_deref())?;
     let tmp = std::env::temp_dir().join(format!("bitswarm-targets-{}", std::process::id()));
     println!(
         "VMAF target {}, encoder {}, {} servers\n",
