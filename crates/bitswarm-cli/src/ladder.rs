@@ -120,12 +120,8 @@ pub struct RunArgs {
     /// Encoder, overriding [profile] encoder: openh264, x264, x265, svtav1, aom, rav1e.
     #[arg(short, long)]
     encoder: Option<EncoderKind>,
-    /// Local encoding servers to start [default: one per core; 0 with --broker].
-    #[arg(short, long)]
-    workers: Option<usize>,
-    /// Use this MQTT 5 broker (mqtt://HOST:PORT) instead of an embedded one.
-    #[arg(short, long, env = "BITSWARM_BROKER")]
-    broker: Option<String>,
+    #[command(flatten)]
+    swarm: crate::local::SwarmArgs,
     /// TOML configuration (see `bitswarm config default`): profile effort and device,
     /// analysis, quality metrics, transport.
     #[arg(short, long)]
@@ -287,13 +283,7 @@ async fn search(args: RunArgs) -> Result<()> {
     let job_id = args
         .job_id
         .unwrap_or_else(|| bitswarm_swarm::controller::default_job_id(&args.input));
-    let swarm = LocalSwarm::start(
-        args.broker.as_deref(),
-        args.workers,
-        &config,
-        args.ffmpeg.clone(),
-        &job_id,
-    )?;
+    let swarm = LocalSwarm::start(&args.swarm, &config, args.ffmpeg.clone(), &job_id)?;
     let bar = spinner(
         "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} trials  {msg}",
         options.budget as u64,

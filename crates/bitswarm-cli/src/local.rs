@@ -12,6 +12,17 @@ use bitswarm_swarm::mqtt::BrokerUrl;
 use bitswarm_swarm::worker::WorkerOptions;
 use bitswarm_swarm::Config;
 
+/// Where a command's encoding servers come from (`encode` and `ladder` flatten this in).
+#[derive(clap::Args)]
+pub struct SwarmArgs {
+    /// Local encoding servers to start [default: one per core; 0 with --broker].
+    #[arg(short, long)]
+    pub workers: Option<usize>,
+    /// Use this MQTT 5 broker (mqtt://HOST:PORT) instead of an embedded one.
+    #[arg(short, long, env = "BITSWARM_BROKER")]
+    pub broker: Option<String>,
+}
+
 /// A broker URL and the local encoding servers started on it.
 pub struct LocalSwarm {
     pub url: BrokerUrl,
@@ -20,21 +31,20 @@ pub struct LocalSwarm {
 }
 
 impl LocalSwarm {
-    /// With `broker`: that broker and `workers` local servers (default 0). Without: an
-    /// embedded broker on a free loopback port and `workers` servers (default one per core).
+    /// With `--broker`: that broker and `--workers` local servers (default 0). Without: an
+    /// embedded broker on a free loopback port and `--workers` servers (default one per core).
     /// Servers are named `<id_prefix>-local<i>`.
     pub fn start(
-        broker: Option<&str>,
-        workers: Option<usize>,
+        args: &SwarmArgs,
         config: &Config,
         ffmpeg: Option<PathBuf>,
         id_prefix: &str,
     ) -> Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (url, local) = match broker {
-            Some(url) => (url.parse::<BrokerUrl>()?, workers.unwrap_or(0)),
+        let (url, local) = match &args.broker {
+            Some(url) => (url.parse::<BrokerUrl>()?, args.workers.unwrap_or(0)),
             None => {
-                let workers = workers.unwrap_or(cores);
+                let workers = args.workers.unwrap_or(cores);
                 if workers == 0 {
                     bail!("--workers 0 needs --broker: an embedded broker has no other servers to use");
                 }

@@ -306,12 +306,8 @@ struct EncodeArgs {
     /// How a quality target is searched: interpolate (few probes) or bisect (the baseline).
     #[arg(long, value_enum)]
     search: Option<SearchArg>,
-    /// Local encoding servers to start [default: one per core; 0 with --broker].
-    #[arg(short, long)]
-    workers: Option<usize>,
-    /// Use this MQTT 5 broker (mqtt://HOST:PORT) instead of an embedded one.
-    #[arg(short, long, env = "BITSWARM_BROKER")]
-    broker: Option<String>,
+    #[command(flatten)]
+    swarm: local::SwarmArgs,
     /// TOML configuration (see `bitswarm config default`).
     #[arg(short, long)]
     config: Option<PathBuf>,
@@ -366,13 +362,7 @@ async fn encode(args: EncodeArgs) -> Result<()> {
         Some(id) => id,
         None => bitswarm_swarm::controller::default_job_id(&args.input),
     };
-    let swarm = local::LocalSwarm::start(
-        args.broker.as_deref(),
-        args.workers,
-        &config,
-        args.ffmpeg.clone(),
-        &job_id,
-    )?;
+    let swarm = local::LocalSwarm::start(&args.swarm, &config, args.ffmpeg.clone(), &job_id)?;
     let url = swarm.url.clone();
 
     let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
