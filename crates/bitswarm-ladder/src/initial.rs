@@ -1,46 +1,77 @@
 //! Initial candidates of a search, predicted from the content features instead of a blind grid.
 //!
-//! The heuristics (hypotheses the search then tests with real encodes; the numbers are starting
-//! values, not fits):
+//! The heuristics (hypotheses the search then tests with real encodes; the numbers were read
+//! off x264 `medium` encodes of the shared 360p clips and bigbuckbunny 720p, docs/LADDER.md):
 //!
-//! - **Difficulty** `d` in 0..=1: `0.75 x` the probe's bits per pixel on a log scale (0.01 bpp
-//!   -> 0, 0.3 bpp -> 1) `+ 0.25 x (complexity - 1) / 9`.
-//! - **Quality levels**: the target and 8, 16 and 24 points below it (those above 20), one
-//!   candidate each, so the first generation already spans a ladder.
-//! - **Height** for level `t`: the source height divided by `2^e`, `e = 1.5 (1 - u) + 0.75 d`,
-//!   `u = (t - 60) / 40` clamped to 0..=1; the nearest allowed height on a log scale. Harder
-//!   content and lower levels go to lower resolutions (at a given rate, fewer pixels with fewer
-//!   coding artefacts win over many pixels with many).
-//! - **Quantiser**, on the x264 CRF scale: `23 + (93 - t) / 2.5 + 6 (0.5 - d)`, so harder content
-//!   gets a lower CRF for the same level (its artefacts show more at the same CRF); moved to the
-//!   same relative place of the encoder's native range (0..=63 for AV1) and clamped into its
-//!   window.
-//! - **One more candidate** one height step above the target's, 3 CRF steps higher: the search
-//!   then sees from the start whether the larger picture is worth it.
+//! - **Quality levels**: the target, then every 10 points below it down to VMAF 35 (a ladder's
+//!   bottom rung), one candidate each, so the first generation already spans a ladder.
+//! - **Height** for level `t`: the largest allowed height down to VMAF 70 (50 for screen-like
+//!   content, `ti_mean < 4` and `si_mean >= 50`: scaling blurs text and edges); below it
+//!   `(70 - t) / 25` octaves lower, times the source's share of the way from 144p to 1080p
+//!   (at least a third), the nearest allowed height on a log scale. Lower levels go to smaller
+//!   pictures (at a low rate, fewer pixels with fewer coding artefacts win), small sources
+//!   have little resolution to give.
+//! - **Quantiser**, on the x264 CRF scale: `c95 + ln((100 - t) / 5) / 0.12 - 10 log2(source
+//!   height / height)`. `c95 = 21 + 0.09 (si_mean - 50) + 1.5 log2(source height / 360)` is the
+//!   CRF that gives VMAF 95 at the source size: detailed and large pictures hide coding noise
+//!   (VMAF's masking), so they take a higher CRF for the same score. The distance to VMAF 100
+//!   grows about 13% per CRF step, and a smaller picture needs a lower CRF for the same score,
+//!   as scaling costs quality. Moved to the same relative place of the encoder's native range
+//!   (0..=63 for AV1) and clamped into its window.
+//! - **Tuning for the objective**: full-reference metrics reward fidelity, not the texture
+//!   that psycho-visual rate-distortion and adaptive quantisation spend bits on, so the
+//!   encoder's tune preset for the metric: `psnr` (AQ and psy-rd off) for VMAF, `ssim` for
+//!   SSIM. On the shared clips at x264 medium, `psnr` saves 9-14% BD-rate (VMAF) over the
+//!   defaults. Slow content (motion `m < 0.3`) also gets 5 reference frames, screen-like content
+//!   8.
 //! - **Motion** `m` in 0..=1: `0.5 min(ti_mean / 20, 1) + 0.5 mv_moving_share`. GOP: `2 + 6 (1 -
 //!   m)` seconds (static content profits from long GOPs), at most the mean scene length
 //!   `1 / cut_rate` (at least 1 s).
-//! - **Tuning**: screen-like content (`ti_mean < 4`, `si_mean >= 50`: sharp detail, almost no
-//!   change) gets tune `still_image` and 8 reference frames; flat, slow content (`si_mean < 40`,
-//!   `m < 0.3`, like cartoons) tune `animation` and 6 references; other slow content (`m < 0.3`)
-//!   5 references; the rest the encoder's defaults. Knobs the encoder does not honour are
-//!   dropped ([`Bounds::clamp`]).
-//! - **Encoder** the first of the bounds, **complexity** the middle of its range (effort is left
-//!   to the search).
+//! - Knobs the encoder does not honour are dropped ([`Bounds::clamp`]). **Encoder** the first
+//!   of the bounds, **complexity** the middle of its range (effort is left to the search).
 
 use bitswarm_core::{Tune, Tuning};
+use serde::{Deserialize, Serialize};
 
 use crate::space::{map_quantiser, native_quantiser_range};
 use crate::{Bounds, Candidate, Error, Result, SceneFeatures};
 
 /// The x264 CRF scale the quantiser heuristic is written on.
 const AVC_SCALE: std::ops::RangeInclusive<u8> = 0..=51;
+/// VMAF steps between the initial quality levels.
+const LEVEL_STEP: f64 = 10.0;
+/// The lowest initial quality level (VMAF): about a ladder's bottom rung.
+const LEVEL_FLOOR: f64 = 35.0;
+/// Levels at or above this (VMAF) start at the largest allowed height; screen-like content
+/// stays there down to [`SCREEN_FULL_SIZE_LEVEL`].
+const FULL_SIZE_LEVEL: f64 = 70.0;
+const SCREEN_FULL_SIZE_LEVEL: f64 = 50.0;
+
+/// The full-reference metric a search maximises; it picks the initial tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    Vmaf,
+    Ssim,
+}
+
+impl Objective {
+    /// The tune preset made for this metric.
+    fn tune(self) -> Tune {
+        match self {
+            Objective::Vmaf => Tune::Psnr,
+            Objective::Ssim => Tune::Ssim,
+        }
+    }
+}
 
 /// A handful of candidates for content with `features` aimed at `target_quality` (VMAF scale,
-/// 0..=100), all inside `bounds`, distinct, highest quality level first.
+/// 0..=100) and tuned for `objective`, all inside `bounds`, distinct, highest quality level
+/// first.
 pub fn initial_candidates(
     features: &SceneFeatures,
     target_quality: f64,
+    objective: Objective,
     bounds: &Bounds,
 ) -> Result<Vec<Candidate>> {
     features.validate()?;
@@ -52,7 +83,6 @@ pub fn initial_candidates(
             "a VMAF score in 0..=100",
         ));
     }
-    let d = difficulty(features);
     let m = motion(features);
     // Validated bounds have at least one encoder.
     let encoder = bounds.encoders[0].encoder;
@@ -64,49 +94,38 @@ pub fn initial_candidates(
         crf_or_qp: 0,
         gop: gop_frames(features, m, bounds),
         complexity: midpoint(*bounds.complexity.start(), *bounds.complexity.end()),
-        tuning: tuning(features, m),
+        tuning: tuning(features, m, objective),
     };
-    let at = |height: u32, crf_avc: f64| {
-        // Rounded and clamped into 0..=51 before the cast.
-        let crf = crf_avc.round().clamp(0.0, 51.0) as u8;
-        bounds.clamp(&Candidate {
+    let source_octaves = f64::from(bounds.source.height).log2();
+    let c95 = 21.0 + 0.09 * (features.si_mean - 50.0) + 1.5 * (source_octaves - 360f64.log2());
+
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut t = target_quality;
+    loop {
+        let full_size = if screen_like(features) {
+            SCREEN_FULL_SIZE_LEVEL
+        } else {
+            FULL_SIZE_LEVEL
+        };
+        let height = bounds.heights[predicted_height_index(bounds, t, full_size)];
+        let scaled = source_octaves - f64::from(height).log2();
+        let crf = (c95 + ((100.0 - t).max(0.5) / 5.0).ln() / 0.12 - 10.0 * scaled)
+            .round()
+            .clamp(0.0, 51.0) as u8; // Rounded and clamped into 0..=51 before the cast.
+        let c = bounds.clamp(&Candidate {
             height,
             crf_or_qp: map_quantiser(crf, &AVC_SCALE, &native),
             ..template
-        })
-    };
-
-    let mut out: Vec<Candidate> = Vec::new();
-    let mut push = |c: Candidate| {
+        });
         if !out.contains(&c) {
             out.push(c);
         }
-    };
-    for level in [0.0, 8.0, 16.0, 24.0] {
-        let t = target_quality - level;
-        if level > 0.0 && t < 20.0 {
+        t -= LEVEL_STEP;
+        if t < LEVEL_FLOOR {
             break;
-        }
-        let index = predicted_height_index(bounds, t, d);
-        let crf = 23.0 + (93.0 - t) / 2.5 + 6.0 * (0.5 - d);
-        push(at(bounds.heights[index], crf));
-        if level == 0.0 {
-            if let Some(&higher) = bounds.heights.get(index + 1) {
-                push(at(higher, crf + 3.0));
-            }
-            // The top rung often saturates at the largest allowed size: always try it.
-            if let Some(&largest) = bounds.heights.last() {
-                push(at(largest, crf + 2.0));
-            }
         }
     }
     Ok(out)
-}
-
-/// 0 (easy) ..= 1 (hard), from the probe's bits per pixel and the cost score.
-fn difficulty(f: &SceneFeatures) -> f64 {
-    let bpp = ((f.probe_bits_per_pixel / 0.01).ln() / (0.3f64 / 0.01).ln()).clamp(0.0, 1.0);
-    0.75 * bpp + 0.25 * ((f.complexity - 1.0) / 9.0).clamp(0.0, 1.0)
 }
 
 /// 0 (static) ..= 1 (everything moves).
@@ -114,14 +133,21 @@ fn motion(f: &SceneFeatures) -> f64 {
     0.5 * (f.ti_mean / 20.0).min(1.0) + 0.5 * f.mv_moving_share
 }
 
-/// Index of the allowed height nearest (log scale) to the predicted one for level `t`.
-fn predicted_height_index(bounds: &Bounds, t: f64, d: f64) -> usize {
-    let u = ((t - 60.0) / 40.0).clamp(0.0, 1.0);
+/// Sharp detail, almost no change: desktops, slides, text.
+fn screen_like(f: &SceneFeatures) -> bool {
+    f.ti_mean < 4.0 && f.si_mean >= 50.0
+}
+
+/// Index of the allowed height nearest (log scale) to the predicted one for level `t`, which
+/// starts below the largest at level `full_size`.
+fn predicted_height_index(bounds: &Bounds, t: f64, full_size: f64) -> usize {
     // Small sources have little resolution to give: the steps down shrink with the source's
     // height, from the full amount at 1080p to a third at 144p (a 360p source moves 0.45 as far).
     let size = (f64::from(bounds.source.height) / 144.0).log2() / (1080.0f64 / 144.0).log2();
-    let octaves = (1.5 * (1.0 - u) + 0.75 * d) * size.clamp(1.0 / 3.0, 1.0);
-    let log_target = f64::from(bounds.source.height).log2() - octaves;
+    let octaves = ((full_size - t) / 25.0).max(0.0) * size.clamp(1.0 / 3.0, 1.0);
+    // Validated bounds have at least one height.
+    let largest = bounds.heights[bounds.heights.len() - 1];
+    let log_target = f64::from(largest).log2() - octaves;
     (0..bounds.heights.len())
         .min_by(|&a, &b| {
             let da = (f64::from(bounds.heights[a]).log2() - log_target).abs();
@@ -140,18 +166,16 @@ fn gop_frames(f: &SceneFeatures, m: f64, bounds: &Bounds) -> u32 {
     (seconds * bounds.source.fps.as_f64()).round() as u32
 }
 
-fn tuning(f: &SceneFeatures, m: f64) -> Tuning {
-    let (tune, refs) = if f.ti_mean < 4.0 && f.si_mean >= 50.0 {
-        (Some(Tune::StillImage), Some(8))
-    } else if f.si_mean < 40.0 && m < 0.3 {
-        (Some(Tune::Animation), Some(6))
+fn tuning(f: &SceneFeatures, m: f64, objective: Objective) -> Tuning {
+    let refs = if screen_like(f) {
+        Some(8)
     } else if m < 0.3 {
-        (None, Some(5))
+        Some(5)
     } else {
-        (None, None)
+        None
     };
     Tuning {
-        tune,
+        tune: Some(objective.tune()),
         refs,
         ..Tuning::default()
     }
@@ -188,79 +212,86 @@ mod tests {
     }
 
     fn top(features: &SceneFeatures, target: f64) -> Candidate {
-        initial_candidates(features, target, &bounds(EncoderKind::X264)).unwrap()[0]
+        initial_candidates(
+            features,
+            target,
+            Objective::Vmaf,
+            &bounds(EncoderKind::X264),
+        )
+        .unwrap()[0]
     }
 
     #[test]
-    fn harder_content_gets_lower_resolution_and_lower_crf() {
-        let easy = SceneFeatures {
-            probe_bits_per_pixel: 0.02,
-            complexity: 4.0,
+    fn detailed_content_takes_a_higher_crf_at_the_largest_size() {
+        let textured = SceneFeatures {
+            si_mean: 135.0,
             ..natural()
         };
-        let hard = SceneFeatures {
-            probe_bits_per_pixel: 0.25,
-            complexity: 8.0,
-            ..natural()
-        };
-        let (e, h) = (top(&easy, 93.0), top(&hard, 93.0));
-        // Easy: d = 0.236, 2^-0.44 x 1080 = 796 -> 720, CRF 24.6 -> 25.
-        // Hard: d = 0.904, 2^-0.94 x 1080 = 563 -> 540, CRF 20.6 -> 21.
-        assert_eq!((e.height, e.crf_or_qp), (720, 25));
-        assert_eq!((h.height, h.crf_or_qp), (540, 21));
+        let (n, t) = (top(&natural(), 93.0), top(&textured, 93.0));
+        // c95 = 21 + 0.09 (56 - 50) + 1.5 log2(1080 / 360) = 23.92, + ln(7 / 5) / 0.12 = 26.7.
+        // c95 = 21 + 0.09 (135 - 50) + 2.38 = 31.03, + 2.80 = 33.8.
+        assert_eq!((n.height, n.crf_or_qp), (1080, 27));
+        assert_eq!((t.height, t.crf_or_qp), (1080, 34));
         // Monotone in between.
-        let mut previous = e;
-        for bpp in [0.04, 0.08, 0.16, 0.25] {
+        let mut previous = n;
+        for si in [70.0, 90.0, 110.0, 135.0] {
             let c = top(
                 &SceneFeatures {
-                    probe_bits_per_pixel: bpp,
+                    si_mean: si,
                     ..natural()
                 },
                 93.0,
             );
-            assert!(c.height <= previous.height && c.crf_or_qp <= previous.crf_or_qp);
+            assert!(c.crf_or_qp >= previous.crf_or_qp, "{c:?} {previous:?}");
             previous = c;
         }
+        // A higher target, a lower CRF.
+        assert!(top(&natural(), 97.0).crf_or_qp < n.crf_or_qp);
     }
 
     #[test]
-    fn higher_targets_get_larger_pictures_and_lower_crf() {
-        let low = top(&natural(), 70.0);
-        let high = top(&natural(), 96.0);
-        assert!(high.height > low.height, "{low:?} {high:?}");
-        assert!(high.crf_or_qp < low.crf_or_qp, "{low:?} {high:?}");
-    }
-
-    #[test]
-    fn candidates_span_a_ladder_inside_the_bounds() {
+    fn levels_span_a_ladder_down_to_smaller_pictures() {
         let b = bounds(EncoderKind::X264);
-        let cands = initial_candidates(&natural(), 93.0, &b).unwrap();
-        assert_eq!(cands.len(), 6);
+        let cands = initial_candidates(&natural(), 95.0, Objective::Vmaf, &b).unwrap();
+        // VMAF 95, 85, ..., 35.
+        assert_eq!(cands.len(), 7);
         for (i, c) in cands.iter().enumerate() {
             assert!(b.contains(c), "{c:?}");
             assert!(!cands[..i].contains(c));
         }
-        // The top level is also tried at the largest size, 2 CRF steps higher.
-        assert_eq!(cands[2].height, 1080);
-        assert_eq!(cands[2].crf_or_qp, cands[0].crf_or_qp + 2);
-        // The levels below the target go down in height and up in CRF.
-        let levels = [&cands[0], &cands[3], &cands[4], &cands[5]];
-        for w in levels.windows(2) {
-            assert!(w[1].height <= w[0].height && w[1].crf_or_qp > w[0].crf_or_qp);
+        let heights: Vec<u32> = cands.iter().map(|c| c.height).collect();
+        // Down to VMAF 65 at 1080p; 55 is 0.6 octaves lower (720p), 45 1.0 (540p), 35 1.4 (432p).
+        assert_eq!(heights, [1080, 1080, 1080, 1080, 720, 540, 432]);
+        // At one size, lower levels take higher CRFs; a smaller picture a lower one than the
+        // level above it at full size.
+        for w in cands.windows(2) {
+            if w[0].height == w[1].height {
+                assert!(w[1].crf_or_qp > w[0].crf_or_qp, "{w:?}");
+            }
         }
-        // The extra candidate: one step up, 3 CRF steps higher.
-        assert_eq!(
-            b.heights.iter().position(|&h| h == cands[1].height),
-            b.heights
-                .iter()
-                .position(|&h| h == cands[0].height)
-                .map(|i| i + 1)
-        );
-        assert_eq!(cands[1].crf_or_qp, cands[0].crf_or_qp + 3);
+        assert!(cands[4].crf_or_qp < cands[3].crf_or_qp);
+        // A 360p source has little resolution to give: a third of the octaves.
+        let small = VideoInfo::new(640, 360, Rational::new(25, 1).unwrap()).unwrap();
+        let b = Bounds::new(small, &[EncoderKind::X264], DeviceClass::Desktop).unwrap();
+        let cands = initial_candidates(&natural(), 95.0, Objective::Vmaf, &b).unwrap();
+        let heights: Vec<u32> = cands.iter().map(|c| c.height).collect();
+        assert_eq!(heights, [360, 360, 360, 360, 288, 288, 234]);
+        // A mobile client: the largest size is 720p.
+        let mobile = Bounds::new(
+            bounds(EncoderKind::X264).source,
+            &[EncoderKind::X264],
+            DeviceClass::Mobile,
+        )
+        .unwrap();
+        let c = initial_candidates(&natural(), 95.0, Objective::Vmaf, &mobile).unwrap();
+        assert_eq!(c[0].height, 720);
     }
 
     #[test]
-    fn screen_content_gets_still_image_more_refs_longer_gop() {
+    fn tuning_follows_the_objective_and_the_motion() {
+        let b = bounds(EncoderKind::X264);
+        let first =
+            |f: &SceneFeatures, objective| initial_candidates(f, 93.0, objective, &b).unwrap()[0];
         // About screen_gnome_360p: sharp detail, almost nothing moves.
         let screen = SceneFeatures {
             si_mean: 80.0,
@@ -275,19 +306,34 @@ mod tests {
             mv_moving_share: 0.9,
             ..natural()
         };
-        let (s, b) = (top(&screen, 93.0), top(&busy, 93.0));
-        assert_eq!(s.tuning.tune, Some(Tune::StillImage));
-        assert_eq!(s.tuning.refs, Some(8));
-        assert_eq!(b.tuning, Tuning::default());
-        // m = 0.09 -> 7.5 s = 187 frames; m = 0.9 -> 2.6 s = 65 frames.
-        assert_eq!((s.gop, b.gop), (187, 65));
-        let cartoon = SceneFeatures {
-            si_mean: 30.0,
+        let (s, v) = (
+            first(&screen, Objective::Vmaf),
+            first(&busy, Objective::Ssim),
+        );
+        assert_eq!((s.tuning.tune, s.tuning.refs), (Some(Tune::Psnr), Some(8)));
+        // Screen content keeps the full size down to VMAF 50: 95 ... 55 at 1080p, 45 0.2
+        // octaves lower (still 1080p), 35 0.6 (720p).
+        let heights: Vec<u32> = initial_candidates(&screen, 95.0, Objective::Vmaf, &b)
+            .unwrap()
+            .iter()
+            .map(|c| c.height)
+            .collect();
+        assert_eq!(heights, [1080, 1080, 1080, 1080, 1080, 1080, 720]);
+        assert_eq!(
+            v.tuning,
+            Tuning {
+                tune: Some(Tune::Ssim),
+                ..Tuning::default()
+            }
+        );
+        let slow = SceneFeatures {
             ti_mean: 5.0,
             mv_moving_share: 0.2,
             ..natural()
         };
-        assert_eq!(top(&cartoon, 93.0).tuning.tune, Some(Tune::Animation));
+        assert_eq!(first(&slow, Objective::Vmaf).tuning.refs, Some(5));
+        // m = 0.09 -> 7.5 s = 187 frames; m = 0.9 -> 2.6 s = 65 frames.
+        assert_eq!((s.gop, v.gop), (187, 65));
         // Frequent cuts cap the GOP at the mean scene length: 0.5 cuts/s -> 2 s = 50 frames.
         let cuts = SceneFeatures {
             cut_rate: 0.5,
@@ -298,29 +344,25 @@ mod tests {
 
     #[test]
     fn other_encoders_get_their_scale_and_their_knobs() {
-        let screen = SceneFeatures {
-            si_mean: 80.0,
-            ti_mean: 2.5,
-            ..natural()
-        };
         // OpenH264: QP on the same scale, no tune or refs.
         let b = bounds(EncoderKind::OpenH264);
-        let c = initial_candidates(&screen, 93.0, &b).unwrap()[0];
+        let c = initial_candidates(&natural(), 93.0, Objective::Vmaf, &b).unwrap()[0];
         assert_eq!(c.tuning, Tuning::default());
-        assert_eq!(c.crf_or_qp, top(&screen, 93.0).crf_or_qp);
-        // SVT-AV1: CRF 1..=63, so x264's value moves up by about 63/51.
+        assert_eq!(c.crf_or_qp, top(&natural(), 93.0).crf_or_qp);
+        // SVT-AV1: CRF 1..=63, so x264's value moves up by about 63/51; tune psnr it takes.
         let b = bounds(EncoderKind::SvtAv1);
-        let av1 = initial_candidates(&natural(), 93.0, &b).unwrap()[0];
+        let av1 = initial_candidates(&natural(), 93.0, Objective::Vmaf, &b).unwrap()[0];
         let x264 = top(&natural(), 93.0).crf_or_qp;
         let expected = 1.0 + (f64::from(x264) * 62.0 / 51.0).round();
         assert_eq!(f64::from(av1.crf_or_qp), expected);
+        assert_eq!(av1.tuning.tune, Some(Tune::Psnr));
     }
 
     #[test]
     fn bad_input_is_refused() {
         let b = bounds(EncoderKind::X264);
         assert_eq!(
-            initial_candidates(&natural(), 120.0, &b)
+            initial_candidates(&natural(), 120.0, Objective::Vmaf, &b)
                 .unwrap_err()
                 .to_string(),
             "invalid target quality 120 (expected a VMAF score in 0..=100)"
@@ -330,7 +372,9 @@ mod tests {
             ..natural()
         };
         assert_eq!(
-            initial_candidates(&bad, 90.0, &b).unwrap_err().to_string(),
+            initial_candidates(&bad, 90.0, Objective::Vmaf, &b)
+                .unwrap_err()
+                .to_string(),
             "invalid complexity 0 (expected a score in 1..=10)"
         );
     }

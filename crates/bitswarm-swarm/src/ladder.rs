@@ -44,8 +44,8 @@ use bitswarm_abr::{Ladder, LadderFile, Rung, SegmentRow, VideoCodec, LADDER_FORM
 use bitswarm_controller::{SwarmConfig, SwarmPolicy, TargetMetric};
 use bitswarm_core::{Codec, DeviceClass, EncoderKind, VideoInfo, GOP_RANGE};
 use bitswarm_ladder::{
-    initial_candidates, Bounds, Candidate, DeliveryProfile, LadderModel, Mutation, RungTargets,
-    Search, Spread, Trial, FEATURE_NAMES,
+    initial_candidates, Bounds, Candidate, DeliveryProfile, LadderModel, Mutation, Objective,
+    RungTargets, Search, Spread, Trial, FEATURE_NAMES,
 };
 
 pub use features::{
@@ -146,6 +146,14 @@ impl LadderOptions {
             return invalid("segment_s", self.segment_s.to_string(), "seconds > 0");
         }
         Ok(())
+    }
+
+    /// The metric the initial candidates are tuned for.
+    fn objective(&self) -> Objective {
+        match self.metric {
+            TargetMetric::Vmaf => Objective::Vmaf,
+            TargetMetric::Ssim => Objective::Ssim,
+        }
     }
 
     /// The VMAF the predicted initial candidates aim at: the target with `vmaf`, else the
@@ -746,8 +754,13 @@ async fn search_family(
     bounds.gop = gop..=gop;
     let effort = base.config.profile.complexity;
     bounds.complexity = effort..=effort;
-    let predicted = initial_candidates(&features.clip, options.initial_vmaf(), &bounds)
-        .map_err(ladder_error)?;
+    let predicted = initial_candidates(
+        &features.clip,
+        options.initial_vmaf(),
+        options.objective(),
+        &bounds,
+    )
+    .map_err(ladder_error)?;
     let centroid: Vec<Candidate> = plan
         .seeds
         .iter()

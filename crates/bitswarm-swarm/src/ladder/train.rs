@@ -19,7 +19,7 @@ use bitswarm_analysis::complexity::KBPS_AT_SCORE_ONE;
 use bitswarm_core::{DeviceClass, EncoderKind, Rational, VideoInfo};
 use bitswarm_ladder::{
     initial_candidates, Bounds, Candidate, ClusterInfo, DeliveryProfile, Gmm, GmmConfig,
-    LadderModel, FEATURE_NAMES,
+    LadderModel, Objective, FEATURE_NAMES,
 };
 
 use super::features::{features_from_vector, ClipFeatures};
@@ -162,8 +162,13 @@ fn clusters(
                 .ok_or_else(|| Error::Job(format!("the mixture has no component {j}")))?;
             let features = features_from_vector(&mean)?;
             Ok(ClusterInfo {
-                centroid_ladder: initial_candidates(&features, opts.target_vmaf, &bounds)
-                    .map_err(ladder_error)?,
+                centroid_ladder: initial_candidates(
+                    &features,
+                    opts.target_vmaf,
+                    Objective::Vmaf,
+                    &bounds,
+                )
+                .map_err(ladder_error)?,
                 delivery: DeliveryProfile {
                     device: opts.device,
                     typical_kbps: KBPS_AT_SCORE_ONE * 2f64.powf(features.complexity - 1.0),
