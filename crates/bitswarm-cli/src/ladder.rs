@@ -117,6 +117,10 @@ pub struct RunArgs {
     /// Seed of the evolutionary search.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Trial encodes in flight at once: the candidates of one search generation run as
+    /// parallel swarm jobs, so more servers finish a generation sooner.
+    #[arg(long, default_value_t = LadderOptions::default().parallel)]
+    parallel: usize,
     /// Encoder, overriding [profile] encoder: openh264, x264, x265, svtav1, aom, rav1e.
     #[arg(short, long)]
     encoder: Option<EncoderKind>,
@@ -277,6 +281,7 @@ async fn search(args: RunArgs) -> Result<()> {
         threshold: args.threshold,
         segment_s: args.segment_seconds,
         seed: args.seed,
+        parallel: args.parallel,
     };
     options.validate()?;
     config.validate()?;

@@ -158,6 +158,52 @@ fn bad_ladder_arguments_are_refused_before_encoding() {
         err.contains("invalid budget 0 (expected >= 1 trial encode)"),
         "{err}"
     );
+    let err = failure(&["ladder", "in.y4m", "-o", out_s, "--parallel", "0"]);
+    assert!(
+        err.contains("invalid parallel 0 (expected >= 1 trial encode at once)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn trials_in_flight_at_once_do_not_change_the_search() {
+    // One generation of trials run one by one and four at a time: the same trials, numbered
+    // alike, with the same bytes and scores.
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_head("foreman_288p.y4m", 24, &dir.path().join("foreman24.y4m"));
+    let run = |parallel: &str| {
+        let outdir = dir.path().join(format!("out{parallel}"));
+        ok_json(&[
+            "ladder",
+            input.to_str().unwrap(),
+            "-o",
+            outdir.to_str().unwrap(),
+            "--budget",
+            "5",
+            "--parallel",
+            parallel,
+            "--workers",
+            "2",
+            "--json",
+        ]);
+        let report = read_json(&outdir.join("ladder.json"));
+        report["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_u64().unwrap(),
+                    t["candidate"].to_string(),
+                    t["bytes"].as_u64().unwrap(),
+                    t["vmaf"].as_f64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let (one, four) = (run("1"), run("4"));
+    assert_eq!(one.len(), 5);
+    assert_eq!(one, four);
 }
 
 #[test]

@@ -13,8 +13,9 @@
 //!    the clip, [`adapt_centroid`]) and the candidates predicted from the clip's features
 //!    ([`initial_candidates`]), then mutates hull vertices. Every candidate is a trial encode:
 //!    [`controller::run`] with the candidate's profile on the broker's servers, output in
-//!    `OUTDIR/trials/NNN/`, quality measured by the controller at the source's resolution. A
-//!    candidate another family already encoded is not encoded again.
+//!    `OUTDIR/trials/NNN/`, quality measured by the controller at the source's resolution. The
+//!    new candidates of a generation run at once (at most `parallel`); a candidate another
+//!    family already encoded is not encoded again.
 //! 4. **Rungs**: [`Search::rungs`] picks up to `rungs` hull vertices per family (spread evenly
 //!    in log rate), the top one the cheapest reaching the target; their outputs are linked (or
 //!    copied) to `OUTDIR/rungs/<family>-<k>/`.
@@ -38,6 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures_util::{stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use bitswarm_abr::{Ladder, LadderFile, Rung, SegmentRow, VideoCodec, LADDER_FORMAT};
@@ -98,6 +100,9 @@ pub struct LadderOptions {
     pub segment_s: f64,
     /// Seed of the searches (family `k` uses `seed + k`).
     pub seed: u64,
+    /// Trial encodes of one generation in flight at once (each is its own swarm job, so the
+    /// servers and the controller's verification work on several).
+    pub parallel: usize,
 }
 
 impl Default for LadderOptions {
@@ -110,6 +115,7 @@ impl Default for LadderOptions {
             threshold: 0.2,
             segment_s: 4.0,
             seed: 0,
+            parallel: 4,
         }
     }
 }
@@ -134,6 +140,9 @@ impl LadderOptions {
         }
         if self.rungs == 0 {
             return invalid("rungs", "0".into(), ">= 1");
+        }
+        if self.parallel == 0 {
+            return invalid("parallel", "0".into(), ">= 1 trial encode at once");
         }
         if !(0.0..=1.0).contains(&self.threshold) {
             return invalid(
@@ -786,18 +795,29 @@ async fn search_family(
     .map_err(ladder_error)?;
     let mut told = Vec::new();
     while let Some(batch) = search.ask() {
-        for candidate in batch {
-            let id = match trial_of(trials, &candidate) {
-                Some(id) => id,
-                None => {
-                    let run = base.encode(trials.len(), &plan.name, candidate).await?;
-                    trials.push(run);
-                    trials.len() - 1
-                }
-            };
+        // The generation's new candidates (another family may have tried some) run at once,
+        // numbered in the order the search proposed them.
+        let first = trials.len();
+        let mut fresh: Vec<Candidate> = Vec::new();
+        let ids: Vec<usize> = batch
+            .iter()
+            .map(|c| {
+                trial_of(trials, c).unwrap_or_else(|| {
+                    fresh.push(*c);
+                    first + fresh.len() - 1
+                })
+            })
+            .collect();
+        let runs: Vec<TrialRun> = stream::iter(fresh.into_iter().enumerate())
+            .map(|(k, candidate)| base.encode(first + k, &plan.name, candidate))
+            .buffered(options.parallel)
+            .try_collect()
+            .await?;
+        trials.extend(runs);
+        for (candidate, id) in batch.iter().zip(ids) {
             let r = &trials[id].record;
             search
-                .tell(&candidate, r.kbps, r.quality)
+                .tell(candidate, r.kbps, r.quality)
                 .map_err(|e| Error::Job(format!("trial {id} ({}): {e}", r.profile)))?;
             told.push(id);
         }
@@ -1035,6 +1055,13 @@ mod tests {
                 ..LadderOptions::default()
             }),
             "invalid configuration: ladder: invalid budget 0 (expected >= 1 trial encode)"
+        );
+        assert_eq!(
+            err(LadderOptions {
+                parallel: 0,
+                ..LadderOptions::default()
+            }),
+            "invalid configuration: ladder: invalid parallel 0 (expected >= 1 trial encode at once)"
         );
         assert_eq!(
             err(LadderOptions {
