@@ -21,9 +21,9 @@
 //! - **Tuning for the objective**: full-reference metrics reward fidelity, not the texture
 //!   that psycho-visual rate-distortion and adaptive quantisation spend bits on, so the
 //!   encoder's tune preset for the metric: `psnr` (AQ and psy-rd off) for VMAF, `ssim` for
-//!   SSIM. On the shared clips at x264 medium, `psnr` saves 9-14% BD-rate (VMAF) over the
-//!   defaults. Slow content (motion `m < 0.3`) also gets 5 reference frames, screen-like content
-//!   8.
+//!   SSIM. On the shared 360p clips at x264 medium, `psnr` saves 10-15% BD-rate (VMAF) over
+//!   the defaults (the `tuning` benchmark). Slow content (motion `m < 0.3`) also gets 5
+//!   reference frames, screen-like content 8.
 //! - **Motion** `m` in 0..=1: `0.5 min(ti_mean / 20, 1) + 0.5 mv_moving_share`. GOP: `2 + 6 (1 -
 //!   m)` seconds (static content profits from long GOPs), at most the mean scene length
 //!   `1 / cut_rate` (at least 1 s).
