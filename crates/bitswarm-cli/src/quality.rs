@@ -28,8 +28,8 @@ pub struct QualityArgs {
     /// Print every frame's scores as CSV, then rows `mean`, `harmonic_mean` and `p5`.
     #[arg(long)]
     csv: bool,
-    /// When DIST's size differs from REF's, resize DIST to REF's size (bilinear up, area
-    /// average down) instead of stopping with an error.
+    /// When DIST's size differs from REF's, resize DIST to REF's size (bicubic up, as FFmpeg's
+    /// default scaler; area average down) instead of stopping with an error.
     #[arg(long)]
     scale: bool,
     /// Score only the first N frame pairs.

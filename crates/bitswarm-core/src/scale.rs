@@ -1,7 +1,8 @@
 //! Resizing of 8-bit 4:2:0 frames.
 //!
 //! Each axis is resampled separately: area averaging (a box filter with fractional edge
-//! weights) where it shrinks, bilinear interpolation where it grows, a plain copy where it stays.
+//! weights) where it shrinks, bicubic interpolation where it grows (FFmpeg's default `bicubic`:
+//! Keys' kernel with a = -0.6, i.e. B = 0, C = 0.6; edges repeated), a plain copy where it stays.
 //! Arithmetic is integer fixed point, so the result is the same on every machine: the encoder
 //! scales before encoding and redundant encodes are compared byte for byte. Chroma planes are
 //! scaled like luma, with sample centres at pixel centres.
@@ -13,11 +14,27 @@ const WEIGHT_BITS: u32 = 12;
 const WEIGHT_ONE: i64 = 1 << WEIGHT_BITS;
 /// Fractional bits kept between the horizontal and the vertical pass.
 const MID_BITS: u32 = 8;
+/// The bicubic kernel's `a` (swscale's `bicubic` with its default parameters B = 0, C = 0.6).
+const CUBIC_A: f64 = -0.6;
 
-/// The source taps of one output sample: first source index and one weight per tap.
+/// The source taps of one output sample: first source index and one weight per tap (negative
+/// for the bicubic kernel's outer lobes).
 struct Taps {
     start: usize,
-    weights: Vec<u32>,
+    weights: Vec<i32>,
+}
+
+/// Keys' cubic convolution kernel with `a` = [`CUBIC_A`]: 1 at 0, 0 at the other integers,
+/// weights of one position summing to 1.
+fn cubic(x: f64) -> f64 {
+    let (x, a) = (x.abs(), CUBIC_A);
+    if x <= 1.0 {
+        ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a
+    } else {
+        0.0
+    }
 }
 
 /// Filter taps mapping `src` samples onto `dst` samples.
@@ -45,15 +62,20 @@ fn taps(src: usize, dst: usize) -> Vec<Taps> {
                     })
                     .collect()
             } else {
-                let pos =
-                    ((i as f64 + 0.5) * src as f64 / dst as f64 - 0.5).clamp(0.0, (src - 1) as f64);
-                let s0 = pos.floor() as usize;
-                let frac = pos - s0 as f64;
-                if s0 + 1 < src && frac > 0.0 {
-                    vec![(s0, 1.0 - frac), (s0 + 1, frac)]
-                } else {
-                    vec![(s0, 1.0)]
+                // Four taps around the sample's position; outside the plane the edge sample
+                // repeats, so taps that fall on the same sample add up.
+                let pos = (i as f64 + 0.5) * src as f64 / dst as f64 - 0.5;
+                let s0 = pos.floor();
+                let mut taps: Vec<(usize, f64)> = Vec::with_capacity(4);
+                for k in -1..=2 {
+                    let s = (s0 + f64::from(k)).clamp(0.0, (src - 1) as f64) as usize;
+                    let w = cubic(pos - (s0 + f64::from(k)));
+                    match taps.last_mut() {
+                        Some((last, sum)) if *last == s => *sum += w,
+                        _ => taps.push((s, w)),
+                    }
                 }
+                taps
             };
             normalise(exact)
         })
@@ -65,18 +87,16 @@ fn taps(src: usize, dst: usize) -> Vec<Taps> {
 fn normalise(exact: Vec<(usize, f64)>) -> Taps {
     let start = exact.first().map_or(0, |&(s, _)| s);
     let total: f64 = exact.iter().map(|&(_, w)| w).sum();
-    let mut weights: Vec<i64> = exact
+    let mut weights: Vec<i32> = exact
         .iter()
-        .map(|&(_, w)| (w / total * WEIGHT_ONE as f64).round() as i64)
+        // |w / total| <= 1.2 for both kernels, so the cast cannot wrap.
+        .map(|&(_, w)| (w / total * WEIGHT_ONE as f64).round() as i32)
         .collect();
-    let error = WEIGHT_ONE - weights.iter().sum::<i64>();
+    let error = WEIGHT_ONE as i32 - weights.iter().sum::<i32>();
     if let Some(max) = (0..weights.len()).max_by_key(|&k| (weights[k], std::cmp::Reverse(k))) {
         weights[max] += error;
     }
-    Taps {
-        start,
-        weights: weights.into_iter().map(|w| w.max(0) as u32).collect(),
-    }
+    Taps { start, weights }
 }
 
 /// Resizes one plane of `sw`x`sh` samples to `dw`x`dh`.
@@ -86,16 +106,17 @@ fn scale_plane(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8
     }
     let htaps = taps(sw, dw);
     let vtaps = taps(sh, dh);
-    // Horizontal pass into 8.8 fixed point.
-    let mut mid = vec![0u32; dw * sh];
+    // Horizontal pass into 8.8 fixed point (below 0 or above 255 where the bicubic kernel
+    // overshoots; clamped only at the end).
+    let mut mid = vec![0i32; dw * sh];
     for y in 0..sh {
         let row = &src[y * sw..(y + 1) * sw];
         for (x, t) in htaps.iter().enumerate() {
-            let acc: u32 = t
+            let acc: i32 = t
                 .weights
                 .iter()
                 .zip(&row[t.start..])
-                .map(|(&w, &p)| w * u32::from(p))
+                .map(|(&w, &p)| w * i32::from(p))
                 .sum();
             mid[y * dw + x] =
                 (acc + (1 << (WEIGHT_BITS - MID_BITS - 1))) >> (WEIGHT_BITS - MID_BITS);
@@ -106,13 +127,14 @@ fn scale_plane(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8
     let mut out = vec![0u8; dw * dh];
     for (y, t) in vtaps.iter().enumerate() {
         for x in 0..dw {
-            let acc: u64 = t
+            let acc: i64 = t
                 .weights
                 .iter()
                 .enumerate()
-                .map(|(k, &w)| u64::from(w) * u64::from(mid[(t.start + k) * dw + x]))
+                .map(|(k, &w)| i64::from(w) * i64::from(mid[(t.start + k) * dw + x]))
                 .sum();
-            out[y * dw + x] = ((acc + (1 << (shift - 1))) >> shift).min(255) as u8;
+            // Clamped into 0..=255 before the cast.
+            out[y * dw + x] = ((acc + (1 << (shift - 1))) >> shift).clamp(0, 255) as u8;
         }
     }
     out
@@ -216,7 +238,7 @@ mod tests {
     }
 
     #[test]
-    fn doubling_keeps_values_and_interpolates_between_them() {
+    fn doubling_interpolates_bicubically_with_ffmpegs_ringing() {
         let i = info(16, 16);
         let mut f = Frame::filled(&i, 0, 128, 128);
         for (k, p) in f.y.iter_mut().enumerate() {
@@ -224,8 +246,18 @@ mod tests {
         }
         let s = scale(&f, 32, 16);
         let row = &s.y[..32];
-        assert!(row[..15].iter().all(|&p| p == 40), "{row:?}");
-        assert!(row[17..].iter().all(|&p| p == 80), "{row:?}");
-        assert_eq!((row[15], row[16]), (50, 70));
+        assert!(row[..13].iter().all(|&p| p == 40), "{row:?}");
+        assert!(row[19..].iter().all(|&p| p == 80), "{row:?}");
+        // Around the step, with a = -0.6: output 14 sits at source 6.75, so 40 x (w(1.75) +
+        // w(0.75) + w(0.25)) + 80 x w(1.25) = 40 x 1.084375 - 80 x 0.084375 = 36.625; output
+        // 15 at 7.25: 40 x 0.7875 + 80 x 0.2125 = 48.5; 13 at 6.25: 38.875. Mirrored above.
+        assert_eq!(&row[13..19], &[39, 37, 49, 71, 83, 81]);
+        // A position on a source sample takes that sample alone: the kernel is 1 at 0 and 0 at
+        // +-1 and +-2 (tripling: output 4 sits at (4 + 0.5) / 3 - 0.5 = source 1).
+        let t = &taps(8, 8 * 3)[4];
+        assert_eq!(
+            (t.start, t.weights.as_slice()),
+            (0, &[0, 1 << WEIGHT_BITS, 0, 0][..])
+        );
     }
 }
