@@ -26,12 +26,17 @@
 
 use std::path::{Path, PathBuf};
 
-use bitswarm_codec::{open_encoder, EncoderConfig};
-use bitswarm_core::{Frame, Rational, VideoInfo};
+use bitswarm_codec::{open_encoder, EncoderConfig, Ffmpeg};
+use bitswarm_core::{Codec, EncoderKind, Frame, Profile, Rational, VideoInfo};
 use bitswarm_media::y4m::Y4mWriter;
 use bitswarm_media::{open_input, InputOptions};
 use bitswarm_quality::MetricKind;
+use bitswarm_swarm::ladder::{segment_gop, LadderOptions};
 use bitswarm_swarm::verify::{Neighbours, Verifier};
+
+/// x264 `medium`: complexity level 6 (docs/CODEC.md, "Complexity levels"), the effort of the
+/// per-title ladder measurements.
+pub const MEDIUM: u8 = 6;
 
 /// Errors of the shared benchmark code: each names the file or the step that failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +56,8 @@ pub enum Error {
     Measure(String),
     #[error("{}: not found; build it first (cargo build --release -p bitswarm-cli)", .0.display())]
     NoBinary(PathBuf),
+    #[error(transparent)]
+    Swarm(#[from] bitswarm_swarm::Error),
 }
 
 /// Result of this crate.
@@ -199,4 +206,62 @@ pub fn measure(
         kbps: kbps(bytes, frames.len(), cfg.source.fps),
         vmaf: mean_vmaf(verifier, frames.len(), packed, &stream)?,
     })
+}
+
+/// The first frames of one clip and what measuring x264 encodes of them needs (the per-title
+/// ladder benchmarks).
+pub struct Clip {
+    /// The file name.
+    pub name: String,
+    pub info: VideoInfo,
+    pub frames: Vec<Frame>,
+    packed: Vec<u8>,
+    /// The GOP of the ladder's trials (two per default segment), used by every encode here.
+    pub gop: u32,
+    verifier: Verifier,
+    ffmpeg: Option<Ffmpeg>,
+}
+
+impl Clip {
+    /// The first `frames` frames of `path`, measured by VMAF; `ffmpeg` runs x264 [default:
+    /// `ffmpeg` on PATH].
+    pub fn open(path: &Path, frames: usize, ffmpeg: Option<&Path>) -> Result<Self> {
+        let (info, frames) = read_clip(path, frames)?;
+        let verifier = Verifier::new(info, Codec::H264, ffmpeg, &[MetricKind::Vmaf])?;
+        Ok(Self {
+            name: path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            info,
+            packed: pack(&frames),
+            frames,
+            gop: segment_gop(LadderOptions::default().segment_s, &info),
+            verifier,
+            ffmpeg: Ffmpeg::locate(ffmpeg),
+        })
+    }
+
+    /// x264 medium with the trials' GOP; the rest comes from the rung or candidate.
+    pub fn base_profile(&self) -> Profile {
+        Profile {
+            encoder: EncoderKind::X264,
+            complexity: MEDIUM,
+            gop: self.gop,
+            ..Profile::default()
+        }
+    }
+
+    /// Encodes every frame with `profile` in this process, on one thread, and measures the
+    /// stream.
+    pub fn measure(&self, profile: Profile) -> Result<Measured> {
+        let cfg = EncoderConfig {
+            profile,
+            source: self.info,
+            threads: 1,
+            ffmpeg: self.ffmpeg.clone(),
+        };
+        measure(&cfg, &self.frames, &self.packed, &self.verifier)
+    }
 }

@@ -35,21 +35,14 @@ use bitswarm_abr::{
     baseline_policy, evaluate, ClientCaps, Ladder, LadderFile, QoeConfig, QualityMetric, Rung,
     SegmentRow, SessionConfig, Summary, Trace, VideoCodec, LADDER_FORMAT,
 };
-use bitswarm_bench::{clips_dir, measure, pack, read_clip, write_y4m};
-use bitswarm_codec::{EncoderConfig, Ffmpeg};
-use bitswarm_core::{Codec, DeviceClass, EncoderKind, Frame, Profile, VideoInfo};
+use bitswarm_bench::{clips_dir, write_y4m, Clip, MEDIUM};
+use bitswarm_core::{DeviceClass, EncoderKind, Profile, VideoInfo};
 use bitswarm_ladder::{
     allowed_heights, bd_rate, pareto_front, reference_ladder, width_for_height, Candidate, Point,
     ReferenceRung,
 };
-use bitswarm_quality::MetricKind;
-use bitswarm_swarm::ladder::{
-    segment_gop, LadderOptions, LadderReport, DEFAULT_TARGET_VMAF, LADDER_JSON,
-};
-use bitswarm_swarm::verify::Verifier;
+use bitswarm_swarm::ladder::{LadderReport, DEFAULT_TARGET_VMAF, LADDER_JSON};
 
-/// x264 `medium`: complexity level 6 (docs/CODEC.md, "Complexity levels").
-const MEDIUM: u8 = 6;
 /// The grid's CRFs: 16, 20, ..., 48.
 const GRID_CRFS: [u8; 9] = [16, 20, 24, 28, 32, 36, 40, 44, 48];
 /// ABR: segments per session and their duration (Pensieve's video: 48 x 4 s).
@@ -114,74 +107,27 @@ struct Encoded {
     vmaf: f64,
 }
 
-/// The frames of one clip and what measuring them needs.
-struct Clip {
-    name: String,
-    info: VideoInfo,
-    frames: Vec<Frame>,
-    packed: Vec<u8>,
-    /// The GOP of the ladder's trials, used by every encode here too.
-    gop: u32,
-    verifier: Verifier,
-    ffmpeg: Option<Ffmpeg>,
-}
-
-impl Clip {
-    fn open(path: &Path, frames: usize, ffmpeg: Option<&Path>) -> Result<Self> {
-        let (info, frames) = read_clip(path, frames)?;
-        let verifier = Verifier::new(info, Codec::H264, ffmpeg, &[MetricKind::Vmaf])?;
-        Ok(Self {
-            name: path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-            info,
-            packed: pack(&frames),
-            frames,
-            gop: segment_gop(LadderOptions::default().segment_s, &info),
-            verifier,
-            ffmpeg: Ffmpeg::locate(ffmpeg),
-        })
-    }
-
-    /// x264 medium with the trials' GOP; the rest comes from the rung or candidate.
-    fn base_profile(&self) -> Profile {
-        Profile {
-            encoder: EncoderKind::X264,
-            complexity: MEDIUM,
-            gop: self.gop,
-            ..Profile::default()
-        }
-    }
-
-    /// Encodes every frame with `profile` in this process and measures the stream.
-    fn encode(&self, profile: Profile) -> Result<Encoded> {
-        let (width, height) = profile.resolution.resolve(&self.info);
-        let name = profile.name.clone();
-        let cfg = EncoderConfig {
-            profile,
-            source: self.info,
-            threads: 1,
-            ffmpeg: self.ffmpeg.clone(),
-        };
-        let m = measure(&cfg, &self.frames, &self.packed, &self.verifier)
-            .with_context(|| format!("{}: {name}", self.name))?;
-        Ok(Encoded {
-            name,
-            width,
-            height,
-            kbps: m.kbps,
-            vmaf: m.vmaf,
-        })
-    }
+/// Encodes every frame of `clip` with `profile` and measures the stream.
+fn encode(clip: &Clip, profile: Profile) -> Result<Encoded> {
+    let (width, height) = profile.resolution.resolve(&clip.info);
+    let name = profile.name.clone();
+    let m = clip
+        .measure(profile)
+        .with_context(|| format!("{}: {name}", clip.name))?;
+    Ok(Encoded {
+        name,
+        width,
+        height,
+        kbps: m.kbps,
+        vmaf: m.vmaf,
+    })
 }
 
 /// (a) Every rung of the fixed ladder, encoded at its bitrate.
 fn fixed_ladder(clip: &Clip) -> Result<Vec<(ReferenceRung, Encoded)>> {
     reference_ladder(&clip.info)?
         .into_iter()
-        .map(|rung| Ok((rung, clip.encode(rung.to_profile(&clip.base_profile()))?)))
+        .map(|rung| Ok((rung, encode(clip, rung.to_profile(&clip.base_profile()))?)))
         .collect()
 }
 
@@ -207,7 +153,7 @@ fn grid_candidates(info: &VideoInfo, gop: u32) -> Vec<Candidate> {
 fn grid(clip: &Clip) -> Result<Vec<Encoded>> {
     grid_candidates(&clip.info, clip.gop)
         .iter()
-        .map(|c| clip.encode(c.to_profile(&clip.base_profile())))
+        .map(|c| encode(clip, c.to_profile(&clip.base_profile())))
         .collect()
 }
 

@@ -13,16 +13,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use bitswarm_bench::{clips_dir, measure, pack, read_clip};
-use bitswarm_codec::{EncoderConfig, Ffmpeg};
-use bitswarm_core::{Codec, EncoderKind, Profile, RateControl, Tune, Tuning};
+use bitswarm_bench::{clips_dir, Clip};
+use bitswarm_core::{Profile, RateControl, Tune, Tuning};
 use bitswarm_ladder::{bd_rate, pareto_front, Point};
-use bitswarm_quality::MetricKind;
-use bitswarm_swarm::ladder::{segment_gop, LadderOptions};
-use bitswarm_swarm::verify::Verifier;
 
-/// x264 `medium` (docs/CODEC.md, "Complexity levels").
-const MEDIUM: u8 = 6;
 const CRFS: [u8; 6] = [24, 28, 32, 36, 40, 44];
 /// The clips measured without arguments: the 360p ones of the shared clips folder.
 const DEFAULT_CLIPS: [&str; 4] = [
@@ -91,7 +85,6 @@ fn main() -> Result<()> {
     } else {
         args.clips.clone()
     };
-    let ffmpeg = Ffmpeg::locate(args.ffmpeg.as_deref());
     let variants = variants();
     println!(
         "x264 medium at the source size, CRF {CRFS:?}, first {} frames; BD-rate (VMAF) against x264's defaults\n",
@@ -103,34 +96,19 @@ fn main() -> Result<()> {
     }
     println!("\n|---|{}", "---|".repeat(variants.len()));
     for path in &clips {
-        let (info, frames) = read_clip(path, args.frames)?;
-        let packed = pack(&frames);
-        let verifier = Verifier::new(
-            info,
-            Codec::H264,
-            args.ffmpeg.as_deref(),
-            &[MetricKind::Vmaf],
-        )?;
-        let gop = segment_gop(LadderOptions::default().segment_s, &info);
+        let clip = Clip::open(path, args.frames, args.ffmpeg.as_deref())?;
         let curve = |tuning: Tuning| -> Result<Vec<Point>> {
             CRFS.iter()
                 .enumerate()
                 .map(|(id, &crf)| {
-                    let cfg = EncoderConfig {
-                        profile: Profile {
-                            encoder: EncoderKind::X264,
-                            complexity: MEDIUM,
-                            gop,
-                            rate: RateControl::Crf { crf },
-                            tuning,
-                            ..Profile::default()
-                        },
-                        source: info,
-                        threads: 1,
-                        ffmpeg: ffmpeg.clone(),
+                    let profile = Profile {
+                        rate: RateControl::Crf { crf },
+                        tuning,
+                        ..clip.base_profile()
                     };
-                    let m = measure(&cfg, &frames, &packed, &verifier)
-                        .with_context(|| format!("{}: CRF {crf}", path.display()))?;
+                    let m = clip
+                        .measure(profile)
+                        .with_context(|| format!("{}: CRF {crf}", clip.name))?;
                     Ok(Point {
                         kbps: m.kbps,
                         quality: m.vmaf,
@@ -140,9 +118,8 @@ fn main() -> Result<()> {
                 .collect()
         };
         let defaults = pareto_front(&curve(Tuning::default())?);
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        eprintln!("{name}: defaults measured");
-        print!("| {name} |");
+        eprintln!("{}: defaults measured", clip.name);
+        print!("| {} |", clip.name);
         for (_, tuning) in &variants {
             let bd = bd_rate(&defaults, &pareto_front(&curve(*tuning)?))?;
             print!(" {bd:+.1}% |");
