@@ -11,7 +11,7 @@ use crate::Frame;
 
 /// Fractional bits of a filter weight; the weights of one output sample sum to `1 << WEIGHT_BITS`.
 const WEIGHT_BITS: u32 = 12;
-const WEIGHT_ONE: i64 = 1 << WEIGHT_BITS;
+const WEIGHT_ONE: i32 = 1 << WEIGHT_BITS;
 /// Fractional bits kept between the horizontal and the vertical pass.
 const MID_BITS: u32 = 8;
 /// The bicubic kernel's `a` (swscale's `bicubic` with its default parameters B = 0, C = 0.6).
@@ -92,7 +92,7 @@ fn normalise(exact: Vec<(usize, f64)>) -> Taps {
         // |w / total| <= 1.2 for both kernels, so the cast cannot wrap.
         .map(|&(_, w)| (w / total * WEIGHT_ONE as f64).round() as i32)
         .collect();
-    let error = WEIGHT_ONE as i32 - weights.iter().sum::<i32>();
+    let error = WEIGHT_ONE - weights.iter().sum::<i32>();
     if let Some(max) = (0..weights.len()).max_by_key(|&k| (weights[k], std::cmp::Reverse(k))) {
         weights[max] += error;
     }
@@ -257,7 +257,7 @@ mod tests {
         let t = &taps(8, 8 * 3)[4];
         assert_eq!(
             (t.start, t.weights.as_slice()),
-            (0, &[0, 1 << WEIGHT_BITS, 0, 0][..])
+            (0, &[0, WEIGHT_ONE, 0, 0][..])
         );
     }
 }

@@ -31,7 +31,6 @@
 //!   of the bounds, **complexity** the middle of its range (effort is left to the search).
 
 use bitswarm_core::{Tune, Tuning};
-use serde::{Deserialize, Serialize};
 
 use crate::space::{map_quantiser, native_quantiser_range};
 use crate::{Bounds, Candidate, Error, Result, SceneFeatures};
@@ -48,8 +47,7 @@ const FULL_SIZE_LEVEL: f64 = 70.0;
 const SCREEN_FULL_SIZE_LEVEL: f64 = 50.0;
 
 /// The full-reference metric a search maximises; it picks the initial tuning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Objective {
     Vmaf,
     Ssim,
@@ -99,14 +97,15 @@ pub fn initial_candidates(
     let source_octaves = f64::from(bounds.source.height).log2();
     let c95 = 21.0 + 0.09 * (features.si_mean - 50.0) + 1.5 * (source_octaves - 360f64.log2());
 
+    let full_size = if screen_like(features) {
+        SCREEN_FULL_SIZE_LEVEL
+    } else {
+        FULL_SIZE_LEVEL
+    };
+
     let mut out: Vec<Candidate> = Vec::new();
     let mut t = target_quality;
     loop {
-        let full_size = if screen_like(features) {
-            SCREEN_FULL_SIZE_LEVEL
-        } else {
-            FULL_SIZE_LEVEL
-        };
         let height = bounds.heights[predicted_height_index(bounds, t, full_size)];
         let scaled = source_octaves - f64::from(height).log2();
         let crf = (c95 + ((100.0 - t).max(0.5) / 5.0).ln() / 0.12 - 10.0 * scaled)
