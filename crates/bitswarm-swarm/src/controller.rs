@@ -535,6 +535,16 @@ impl Job {
                 .map(|start| Arc::new(data[start..].to_vec())),
         );
         let data = Arc::new(data);
+        self.sources.insert(
+            span.index,
+            ChunkSource {
+                span,
+                data,
+                crc32,
+                before,
+                after,
+            },
+        );
         if let Some(entry) = self.journal.finished(&span).cloned() {
             tracing::info!(chunk = span.index, "chunk taken from the journal");
             self.scheduler.add_resumed_chunk(
@@ -543,16 +553,6 @@ impl Job {
                 entry.rate.unwrap_or(self.config.profile.rate),
             );
             let encoded = std::fs::read(self.journal.chunk_path(span.index))?;
-            self.sources.insert(
-                span.index,
-                ChunkSource {
-                    span,
-                    data,
-                    crc32,
-                    before,
-                    after,
-                },
-            );
             self.verify(span.index, encoded);
             return Ok(());
         }
@@ -580,16 +580,6 @@ impl Job {
                 self.scheduler.add_chunk(now, span, complexity);
             }
         }
-        self.sources.insert(
-            span.index,
-            ChunkSource {
-                span,
-                data,
-                crc32,
-                before,
-                after,
-            },
-        );
         Ok(())
     }
 
