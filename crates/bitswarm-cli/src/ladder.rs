@@ -19,10 +19,10 @@ use serde_json::json;
 
 use bitswarm_controller::TargetMetric;
 use bitswarm_core::{DeviceClass, EncoderKind};
-use bitswarm_ladder::{GmmConfig, LadderModel};
+use bitswarm_ladder::{CentroidSettings, GmmConfig, LadderModel};
 use bitswarm_swarm::ladder::{
     self, catalog_inputs, extract_features, LadderJob, LadderOptions, LadderProgress, TrainOptions,
-    DEFAULT_TARGET_SSIM, DEFAULT_TARGET_VMAF,
+    DEFAULT_CENTROID, DEFAULT_TARGET_SSIM, DEFAULT_TARGET_VMAF,
 };
 
 use crate::local::LocalSwarm;
@@ -53,15 +53,17 @@ pub struct TrainArgs {
     /// Add the catalog's scenes to the existing model at --output instead of fitting anew.
     #[arg(long)]
     update: bool,
-    /// Encoder of the clusters' centroid ladders.
-    #[arg(short, long, default_value = "openh264")]
-    encoder: EncoderKind,
-    /// Device class of the clusters' delivery profiles: mobile, desktop, tv, vr.
-    #[arg(long, default_value = "desktop", value_parser = parse_device)]
-    device: DeviceClass,
-    /// VMAF the centroid ladders' top rungs aim at.
-    #[arg(long, default_value_t = DEFAULT_TARGET_VMAF)]
-    target_vmaf: f64,
+    /// Encoder of the clusters' centroid ladders [default: openh264; with --update: the
+    /// model's].
+    #[arg(short, long)]
+    encoder: Option<EncoderKind>,
+    /// Device class of the clusters' delivery profiles: mobile, desktop, tv, vr [default:
+    /// desktop; with --update: the model's].
+    #[arg(long, value_parser = parse_device)]
+    device: Option<DeviceClass>,
+    /// VMAF the centroid ladders' top rungs aim at [default: 95; with --update: the model's].
+    #[arg(long)]
+    target_vmaf: Option<f64>,
     /// Largest number of clusters tried (the Bayesian information criterion picks).
     #[arg(long, default_value_t = GmmConfig::default().k_max)]
     k_max: usize,
@@ -96,6 +98,10 @@ pub struct RunArgs {
     /// A model from `bitswarm ladder train`: one bitstream family per likely cluster.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// After the search, add the title's scenes to the --model file (as `ladder train
+    /// --update` adds a catalog's), so the model learns from what is encoded.
+    #[arg(long, requires = "model")]
+    learn: bool,
     /// The quality the search maximises and the top rung must reach.
     #[arg(long, value_enum, default_value = "vmaf")]
     target: MetricArg,
@@ -169,20 +175,24 @@ fn spinner(template: &str, len: u64, quiet: bool) -> Option<ProgressBar> {
 
 fn train(args: TrainArgs) -> Result<()> {
     let config = crate::load_config(args.config.as_ref())?;
-    let opts = TrainOptions {
-        target_vmaf: args.target_vmaf,
-        encoder: args.encoder,
-        device: args.device,
-        gmm: GmmConfig {
-            k_max: args.k_max,
-            ..GmmConfig::default()
-        },
-        ..TrainOptions::default()
-    };
     let previous = if args.update {
         Some(LadderModel::load(&args.output)?)
     } else {
         None
+    };
+    let base = previous.as_ref().map_or(DEFAULT_CENTROID, |m| m.centroid);
+    let centroid = CentroidSettings {
+        encoder: args.encoder.unwrap_or(base.encoder),
+        device: args.device.unwrap_or(base.device),
+        target_vmaf: args.target_vmaf.unwrap_or(base.target_vmaf),
+    };
+    centroid.validate()?;
+    let opts = TrainOptions {
+        centroid,
+        gmm: GmmConfig {
+            k_max: args.k_max,
+            ..GmmConfig::default()
+        },
     };
     let inputs = catalog_inputs(&args.catalog)?;
     let bar = spinner(
@@ -212,7 +222,8 @@ fn train(args: TrainArgs) -> Result<()> {
     }
     let model = match previous {
         Some(mut model) => {
-            ladder::update(&mut model, &clips, &opts)?;
+            model.centroid = centroid;
+            ladder::update(&mut model, &clips)?;
             model
         }
         None => ladder::train(&clips, &opts)?,
@@ -226,6 +237,7 @@ fn train(args: TrainArgs) -> Result<()> {
             "clips": inputs,
             "scenes": scenes,
             "samples": model.gmm.samples(),
+            "centroid": model.centroid,
             "clusters": model.clusters.iter().zip(model.gmm.weights()).map(|(c, w)| json!({
                 "weight": w,
                 "samples": c.samples,
@@ -244,6 +256,12 @@ fn train(args: TrainArgs) -> Result<()> {
         scenes,
         inputs.len(),
         model.gmm.samples()
+    );
+    println!(
+        "  centroid ladders: {}, {}, VMAF {}",
+        centroid.encoder,
+        format!("{:?}", centroid.device).to_lowercase(),
+        centroid.target_vmaf
     );
     for (j, (c, w)) in model.clusters.iter().zip(model.gmm.weights()).enumerate() {
         let ladder: Vec<String> = c
@@ -299,7 +317,7 @@ async fn search(args: RunArgs) -> Result<()> {
         input: args.input,
         outdir: args.output.clone(),
         config,
-        model: args.model,
+        model: args.model.clone(),
         options,
         ffmpeg: args.ffmpeg,
         job_id,
@@ -332,6 +350,15 @@ async fn search(args: RunArgs) -> Result<()> {
     }
     swarm.shutdown().await;
     let report = result?;
+    let learned = match (args.learn, &args.model) {
+        (true, Some(path)) => {
+            let mut model = LadderModel::load(path)?;
+            ladder::update(&mut model, std::slice::from_ref(&report.features))?;
+            model.save(path)?;
+            Some((path, model.gmm.samples()))
+        }
+        _ => None,
+    };
     if args.json {
         let summary = json!({
             "input": report.input,
@@ -348,11 +375,23 @@ async fn search(args: RunArgs) -> Result<()> {
             "outputs": report.outputs,
             "outdir": args.output,
             "wall_s": report.wall_s,
+            "learned": learned.map(|(path, samples)| json!({
+                "model": path,
+                "scenes": report.features.scenes.len(),
+                "samples": samples,
+            })),
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!("{}", report.human_summary());
         println!("  in {}", args.output.display());
+        if let Some((path, samples)) = learned {
+            println!(
+                "  {}: learned {} scenes ({samples} samples in all)",
+                path.display(),
+                report.features.scenes.len()
+            );
+        }
     }
     Ok(())
 }

@@ -67,7 +67,17 @@ fn train_fits_a_model_that_loads_and_update_adds_the_new_scenes() {
     let model_path = dir.path().join("model.json");
     let (cat_s, model_s) = (cat.to_str().unwrap(), model_path.to_str().unwrap());
 
-    let summary = ok_json(&["ladder", "train", cat_s, "-o", model_s, "--json"]);
+    let summary = ok_json(&[
+        "ladder",
+        "train",
+        cat_s,
+        "-o",
+        model_s,
+        "--encoder",
+        "x264",
+        "--json",
+    ]);
+    assert_eq!(summary["centroid"]["encoder"], "x264");
     let clips: Vec<&str> = summary["clips"]
         .as_array()
         .unwrap()
@@ -88,6 +98,14 @@ fn train_fits_a_model_that_loads_and_update_adds_the_new_scenes() {
         assert!(!c.centroid_ladder.is_empty());
         assert!(c.delivery.typical_kbps > 0.0);
     }
+    let encoders = |m: &LadderModel| -> BTreeSet<String> {
+        m.clusters
+            .iter()
+            .flat_map(|c| &c.centroid_ladder)
+            .map(|r| r.encoder.to_string())
+            .collect()
+    };
+    assert_eq!(encoders(&model), BTreeSet::from(["x264".to_string()]));
     // The screencast costs far less than the city pan: their scenes fall in clusters whose
     // typical rates say so, when the fit separates them.
     if model.clusters.len() >= 2 {
@@ -106,6 +124,9 @@ fn train_fits_a_model_that_loads_and_update_adds_the_new_scenes() {
     let model2 = LadderModel::load(&model_path).unwrap();
     assert_eq!(model2.gmm.samples(), 2 * scenes);
     assert_eq!(model2.clusters.len(), model.clusters.len());
+    // An update without --encoder keeps the encoder the model was trained for.
+    assert_eq!(model2.centroid, model.centroid);
+    assert_eq!(encoders(&model2), BTreeSet::from(["x264".to_string()]));
 
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
@@ -156,6 +177,12 @@ fn bad_ladder_arguments_are_refused_before_encoding() {
     let err = failure(&["ladder", "in.y4m", "-o", out_s, "--budget", "0"]);
     assert!(
         err.contains("invalid budget 0 (expected >= 1 trial encode)"),
+        "{err}"
+    );
+    let err = failure(&["ladder", "in.y4m", "-o", out_s, "--learn"]);
+    assert!(
+        err.contains("the following required arguments were not provided")
+            && err.contains("--model"),
         "{err}"
     );
     let err = failure(&["ladder", "in.y4m", "-o", out_s, "--parallel", "0"]);
@@ -211,14 +238,16 @@ fn ladder_searches_a_clip_with_the_swarm_and_writes_every_output() {
     let dir = tempfile::tempdir().unwrap();
     let cat = catalog(dir.path());
     let model = dir.path().join("model.json");
-    ok_json(&[
+    let trained_samples = ok_json(&[
         "ladder",
         "train",
         cat.to_str().unwrap(),
         "-o",
         model.to_str().unwrap(),
         "--json",
-    ]);
+    ])["samples"]
+        .as_u64()
+        .unwrap();
     // 48 frames of the bikes clip: a hard cut at frame 37, so two segments.
     let input = write_head("bikes_272p.y4m", 48, &dir.path().join("bikes48.y4m"));
     let outdir = dir.path().join("out");
@@ -233,9 +262,17 @@ fn ladder_searches_a_clip_with_the_swarm_and_writes_every_output() {
         "6",
         "--workers",
         "2",
+        "--learn",
         "--json",
     ]);
     let report = read_json(&outdir.join("ladder.json"));
+    // --learn added the title's scenes to the model.
+    let scenes = report["features"]["scenes"].as_array().unwrap().len() as u64;
+    assert!(scenes >= 2, "the cut at frame 37 makes two scenes");
+    assert_eq!(summary["learned"]["scenes"], scenes);
+    let learned = LadderModel::load(&model).unwrap();
+    assert_eq!(learned.gmm.samples(), trained_samples + scenes);
+    assert_eq!(summary["learned"]["samples"], learned.gmm.samples());
     assert_eq!(report["format"], "bitswarm-ladder-run/1");
     assert_eq!(report["frames"], 48);
     assert_eq!(

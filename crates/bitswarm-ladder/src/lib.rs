@@ -61,7 +61,7 @@ pub use features::{SceneFeatures, FEATURE_NAMES};
 pub use gmm::{Gmm, GmmConfig};
 pub use hull::{pareto_front, upper_convex_hull, Point};
 pub use initial::{initial_candidates, Objective};
-pub use model::{ClusterInfo, DeliveryProfile, LadderModel, MODEL_FORMAT};
+pub use model::{CentroidSettings, ClusterInfo, DeliveryProfile, LadderModel, MODEL_FORMAT};
 pub use mutation::{Mutation, MutationRates, MutationSteps};
 pub use reference::{reference_ladder, ReferenceRung, APPLE_HLS_H264};
 pub use search::{RungTargets, Search, Spread, Trial, DEFAULT_BATCH_SIZE, DEFAULT_PATIENCE};

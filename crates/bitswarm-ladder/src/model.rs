@@ -3,8 +3,9 @@
 //!
 //! ```json
 //! {
-//!   "format": "bitswarm-ladder-model/1",
+//!   "format": "bitswarm-ladder-model/2",
 //!   "feature_names": ["si_mean", "si_std", ...],
+//!   "centroid": { "encoder": "x264", "device": "desktop", "target_vmaf": 95.0 },
 //!   "gmm": { "feature_mean": [...], "feature_std": [...], "weights": [...], "means": [[...]],
 //!            "variances": [[...]], "var_floor": 0.001, "samples": 120 },
 //!   "clusters": [ { "centroid_ladder": [ { "width": 640, "height": 360, "encoder": "x264",
@@ -17,16 +18,46 @@
 //! Cluster `j` belongs to mixture component `j`. A title is assigned to clusters by the
 //! mixture's soft assignment; its swarm is every cluster above a probability threshold (at least
 //! the most likely one), so a title between two kinds of content gets both ladders.
+//!
+//! `centroid` says what the centroid ladders are written for, so that an update (which moves
+//! the means and so rewrites the ladders) keeps the encoder, device and target the model was
+//! trained with.
 
 use std::path::Path;
 
-use bitswarm_core::DeviceClass;
+use bitswarm_core::{DeviceClass, EncoderKind};
 use serde::{Deserialize, Serialize};
 
 use crate::{Candidate, Error, Gmm, Result};
 
 /// The format tag of the current model files.
-pub const MODEL_FORMAT: &str = "bitswarm-ladder-model/1";
+pub const MODEL_FORMAT: &str = "bitswarm-ladder-model/2";
+
+/// What a model's centroid ladders are written for.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentroidSettings {
+    pub encoder: EncoderKind,
+    /// Device class of the delivery profiles (and so of the ladders' largest height).
+    pub device: DeviceClass,
+    /// VMAF the ladders' top rungs aim at.
+    pub target_vmaf: f64,
+}
+
+impl CentroidSettings {
+    /// Checks the target is a VMAF in (0, 100].
+    pub fn validate(&self) -> Result<()> {
+        let target = self.target_vmaf;
+        if !(target > 0.0 && target <= 100.0) {
+            return Err(Error::invalid(
+                "centroid target_vmaf",
+                target.to_string(),
+                "a VMAF in (0, 100]",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// How the bitstreams of a cluster are delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -55,6 +86,7 @@ pub struct LadderModel {
     pub format: String,
     /// Names of the feature vector's entries (e.g. [`crate::FEATURE_NAMES`]).
     pub feature_names: Vec<String>,
+    pub centroid: CentroidSettings,
     pub gmm: Gmm,
     /// One per mixture component, in component order.
     pub clusters: Vec<ClusterInfo>,
@@ -62,10 +94,16 @@ pub struct LadderModel {
 
 impl LadderModel {
     /// A model of `gmm` with one cluster per component.
-    pub fn new(feature_names: Vec<String>, gmm: Gmm, clusters: Vec<ClusterInfo>) -> Result<Self> {
+    pub fn new(
+        feature_names: Vec<String>,
+        centroid: CentroidSettings,
+        gmm: Gmm,
+        clusters: Vec<ClusterInfo>,
+    ) -> Result<Self> {
         let model = Self {
             format: MODEL_FORMAT.into(),
             feature_names,
+            centroid,
             gmm,
             clusters,
         };
@@ -73,8 +111,8 @@ impl LadderModel {
         Ok(model)
     }
 
-    /// Checks the format tag, that names, mixture and clusters fit together, and every
-    /// delivery rate.
+    /// Checks the format tag, the centroid target, that names, mixture and clusters fit
+    /// together, and every delivery rate.
     pub fn validate(&self) -> Result<()> {
         if self.format != MODEL_FORMAT {
             return Err(Error::invalid(
@@ -83,6 +121,7 @@ impl LadderModel {
                 &format!("{MODEL_FORMAT:?}"),
             ));
         }
+        self.centroid.validate()?;
         self.gmm.validate()?;
         if self.feature_names.len() != self.gmm.dim() {
             return Err(Error::invalid(
@@ -201,6 +240,12 @@ mod tests {
         }
     }
 
+    const CENTROID: CentroidSettings = CentroidSettings {
+        encoder: EncoderKind::X264,
+        device: DeviceClass::Desktop,
+        target_vmaf: 95.0,
+    };
+
     /// Two clusters of 2-feature titles around (0, 0) and (10, 10).
     fn model() -> LadderModel {
         let mut samples = Vec::new();
@@ -220,6 +265,7 @@ mod tests {
         };
         LadderModel::new(
             vec!["a".into(), "b".into()],
+            CENTROID,
             gmm,
             vec![
                 cluster(800.0, vec![rung(360, 28), rung(720, 24)]),
@@ -248,24 +294,24 @@ mod tests {
             LadderModel::load(&path).unwrap_err().to_string()
         };
         assert_eq!(
-            load_err(r#"{"format": "bitswarm-ladder-model/2"}"#),
+            load_err(r#"{"format": "bitswarm-ladder-model/1"}"#),
             format!(
-                "{shown} is not a usable ladder model: format \"bitswarm-ladder-model/2\", this \
-                 build reads \"bitswarm-ladder-model/1\""
+                "{shown} is not a usable ladder model: format \"bitswarm-ladder-model/1\", this \
+                 build reads \"bitswarm-ladder-model/2\""
             )
         );
         assert_eq!(
             load_err("{}"),
             format!(
                 "{shown} is not a usable ladder model: no \"format\" field (expected \
-                 \"bitswarm-ladder-model/1\")"
+                 \"bitswarm-ladder-model/2\")"
             )
         );
         assert_eq!(
             load_err(r#"{"format": 1}"#),
             format!(
                 "{shown} is not a usable ladder model: format 1, this build reads \
-                 \"bitswarm-ladder-model/1\""
+                 \"bitswarm-ladder-model/2\""
             )
         );
         assert!(load_err("{\"format\": ").starts_with(&format!(
@@ -311,18 +357,40 @@ mod tests {
     fn new_checks_the_parts_fit() {
         let m = model();
         assert_eq!(
-            LadderModel::new(vec!["a".into()], m.gmm.clone(), m.clusters.clone())
-                .unwrap_err()
-                .to_string(),
+            LadderModel::new(
+                vec!["a".into()],
+                CENTROID,
+                m.gmm.clone(),
+                m.clusters.clone()
+            )
+            .unwrap_err()
+            .to_string(),
             "invalid number of feature_names 1 (expected one per feature of the mixture: 2)"
         );
         let mut clusters = m.clusters.clone();
         clusters[1].delivery.typical_kbps = -1.0;
         assert_eq!(
-            LadderModel::new(m.feature_names.clone(), m.gmm.clone(), clusters)
+            LadderModel::new(m.feature_names.clone(), CENTROID, m.gmm.clone(), clusters)
                 .unwrap_err()
                 .to_string(),
             "invalid typical_kbps of cluster 1 -1 (expected a finite rate > 0)"
         );
+        for target in [0.0, 101.0, f64::NAN] {
+            let centroid = CentroidSettings {
+                target_vmaf: target,
+                ..CENTROID
+            };
+            assert_eq!(
+                LadderModel::new(
+                    m.feature_names.clone(),
+                    centroid,
+                    m.gmm.clone(),
+                    m.clusters.clone()
+                )
+                .unwrap_err()
+                .to_string(),
+                format!("invalid centroid target_vmaf {target} (expected a VMAF in (0, 100])")
+            );
+        }
     }
 }

@@ -55,7 +55,10 @@ pub use features::{
     SceneFeatureRow, PROBE_COMPLEXITY, PROBE_QP,
 };
 pub use plot::{rd_svg, PlotPoint, PlotSeries};
-pub use train::{adapt_centroid, catalog_inputs, train, update, TrainOptions, CENTROID_REFERENCE};
+pub use train::{
+    adapt_centroid, catalog_inputs, train, update, TrainOptions, CENTROID_REFERENCE,
+    DEFAULT_CENTROID,
+};
 
 use crate::controller::{self, EncodeJob, Progress};
 use crate::mqtt::BrokerUrl;

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use bitswarm_analysis::complexity::KBPS_AT_SCORE_ONE;
 use bitswarm_core::{DeviceClass, EncoderKind, Rational, VideoInfo};
 use bitswarm_ladder::{
-    initial_candidates, Bounds, Candidate, ClusterInfo, DeliveryProfile, Gmm, GmmConfig,
-    LadderModel, Objective, FEATURE_NAMES,
+    initial_candidates, Bounds, Candidate, CentroidSettings, ClusterInfo, DeliveryProfile, Gmm,
+    GmmConfig, LadderModel, Objective, FEATURE_NAMES,
 };
 
 use super::features::{features_from_vector, ClipFeatures};
@@ -29,28 +29,30 @@ use crate::{Error, Result};
 /// How a model is fitted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainOptions {
-    /// VMAF the centroid ladders' top rungs aim at.
-    pub target_vmaf: f64,
-    /// Encoder of the centroid ladders.
-    pub encoder: EncoderKind,
-    /// Device class of the delivery profiles (and of the centroid ladders' heights).
-    pub device: DeviceClass,
+    /// What the centroid ladders are written for (kept in the model for its updates).
+    pub centroid: CentroidSettings,
     pub gmm: GmmConfig,
-    /// EM steps of an update.
-    pub update_steps: usize,
 }
+
+/// The centroid settings of a new model unless told otherwise: OpenH264 (the in-process
+/// default encoder), desktop, VMAF 95.
+pub const DEFAULT_CENTROID: CentroidSettings = CentroidSettings {
+    encoder: EncoderKind::OpenH264,
+    device: DeviceClass::Desktop,
+    target_vmaf: DEFAULT_TARGET_VMAF,
+};
 
 impl Default for TrainOptions {
     fn default() -> Self {
         Self {
-            target_vmaf: DEFAULT_TARGET_VMAF,
-            encoder: EncoderKind::OpenH264,
-            device: DeviceClass::Desktop,
+            centroid: DEFAULT_CENTROID,
             gmm: GmmConfig::default(),
-            update_steps: 20,
         }
     }
 }
+
+/// EM steps of an [`update`].
+pub const UPDATE_STEPS: usize = 20;
 
 /// The source centroid ladders are written for: 1920x1080 at 30 fps.
 pub const CENTROID_REFERENCE: VideoInfo = VideoInfo {
@@ -107,14 +109,15 @@ pub fn catalog_inputs(dir: &Path) -> Result<Vec<PathBuf>> {
 pub fn train(clips: &[ClipFeatures], opts: &TrainOptions) -> Result<LadderModel> {
     let samples = samples(clips)?;
     let gmm = Gmm::fit_bic(&samples, &opts.gmm).map_err(ladder_error)?;
-    let clusters = clusters(&gmm, &samples, &[], opts)?;
+    let clusters = clusters(&gmm, &samples, &[], &opts.centroid)?;
     let names = FEATURE_NAMES.iter().map(|n| n.to_string()).collect();
-    LadderModel::new(names, gmm, clusters).map_err(ladder_error)
+    LadderModel::new(names, opts.centroid, gmm, clusters).map_err(ladder_error)
 }
 
-/// Adds the scenes of `clips` to `model`: incremental EM, then the clusters' ladders and
-/// delivery profiles from the updated means; sample counts grow by the new scenes.
-pub fn update(model: &mut LadderModel, clips: &[ClipFeatures], opts: &TrainOptions) -> Result<()> {
+/// Adds the scenes of `clips` to `model`: [`UPDATE_STEPS`] of incremental EM, then the
+/// clusters' ladders and delivery profiles from the updated means, for the model's
+/// [`CentroidSettings`]; sample counts grow by the new scenes.
+pub fn update(model: &mut LadderModel, clips: &[ClipFeatures]) -> Result<()> {
     if model.feature_names != FEATURE_NAMES {
         return Err(Error::Config(format!(
             "the model was fitted on features {:?}; this build computes {FEATURE_NAMES:?}",
@@ -123,10 +126,10 @@ pub fn update(model: &mut LadderModel, clips: &[ClipFeatures], opts: &TrainOptio
     }
     let samples = samples(clips)?;
     let mut gmm = model.gmm.clone();
-    gmm.update(&samples, opts.update_steps)
+    gmm.update(&samples, UPDATE_STEPS).map_err(ladder_error)?;
+    let clusters = clusters(&gmm, &samples, &model.clusters, &model.centroid)?;
+    *model = LadderModel::new(model.feature_names.clone(), model.centroid, gmm, clusters)
         .map_err(ladder_error)?;
-    let clusters = clusters(&gmm, &samples, &model.clusters, opts)?;
-    *model = LadderModel::new(model.feature_names.clone(), gmm, clusters).map_err(ladder_error)?;
     Ok(())
 }
 
@@ -143,7 +146,7 @@ fn clusters(
     gmm: &Gmm,
     samples: &[Vec<f64>],
     previous: &[ClusterInfo],
-    opts: &TrainOptions,
+    centroid: &CentroidSettings,
 ) -> Result<Vec<ClusterInfo>> {
     let mut counts = vec![0u64; gmm.components()];
     for x in samples {
@@ -153,8 +156,8 @@ fn clusters(
             counts[j] += 1;
         }
     }
-    let bounds =
-        Bounds::new(CENTROID_REFERENCE, &[opts.encoder], opts.device).map_err(ladder_error)?;
+    let bounds = Bounds::new(CENTROID_REFERENCE, &[centroid.encoder], centroid.device)
+        .map_err(ladder_error)?;
     (0..gmm.components())
         .map(|j| {
             let mean = gmm
@@ -164,13 +167,13 @@ fn clusters(
             Ok(ClusterInfo {
                 centroid_ladder: initial_candidates(
                     &features,
-                    opts.target_vmaf,
+                    centroid.target_vmaf,
                     Objective::Vmaf,
                     &bounds,
                 )
                 .map_err(ladder_error)?,
                 delivery: DeliveryProfile {
-                    device: opts.device,
+                    device: centroid.device,
                     typical_kbps: KBPS_AT_SCORE_ONE * 2f64.powf(features.complexity - 1.0),
                 },
                 samples: previous.get(j).map_or(0, |c| c.samples) + counts[j],
@@ -211,7 +214,15 @@ mod tests {
             "busy",
             &[(15.0, 8.0), (16.0, 8.2), (14.0, 7.9), (15.5, 8.1)],
         );
-        let model = train(&[calm.clone(), busy.clone()], &TrainOptions::default()).unwrap();
+        let opts = TrainOptions {
+            centroid: CentroidSettings {
+                encoder: EncoderKind::X264,
+                ..DEFAULT_CENTROID
+            },
+            ..TrainOptions::default()
+        };
+        let model = train(&[calm.clone(), busy.clone()], &opts).unwrap();
+        assert_eq!(model.centroid, opts.centroid);
         assert_eq!(model.clusters.len(), 2);
         assert_eq!(model.clusters.iter().map(|c| c.samples).sum::<u64>(), 8);
         let of = |c: &ClipFeatures| model.assign(&c.clip.to_vector()).unwrap()[0].0;
@@ -230,10 +241,18 @@ mod tests {
         );
 
         let mut updated = model.clone();
-        update(&mut updated, &[busy], &TrainOptions::default()).unwrap();
+        update(&mut updated, &[busy]).unwrap();
         assert_eq!(updated.gmm.samples(), 12);
         assert_eq!(updated.clusters[j_busy].samples, 8);
         assert_eq!(updated.clusters[j_calm].samples, 4);
+        // The rewritten ladders are still for the encoder the model was trained with.
+        assert_eq!(updated.centroid, model.centroid);
+        for c in &updated.clusters {
+            assert!(c
+                .centroid_ladder
+                .iter()
+                .all(|r| r.encoder == EncoderKind::X264));
+        }
     }
 
     #[test]
