@@ -355,6 +355,17 @@ impl Tuning {
         *self == Tuning::default()
     }
 
+    /// The set fields in a few characters, `-`-separated, for profile names: `psnr-aq0-ref8`
+    /// (tune, `aq` mode, `aqs` strength, `psy` strength, `ref` frames); empty for the default.
+    pub fn short_name(&self) -> String {
+        let mut parts: Vec<String> = self.tune.iter().map(|t| t.name().to_owned()).collect();
+        parts.extend(self.aq_mode.map(|v| format!("aq{v}")));
+        parts.extend(self.aq_strength.map(|v| format!("aqs{v}")));
+        parts.extend(self.psy_rd.map(|v| format!("psy{v}")));
+        parts.extend(self.refs.map(|v| format!("ref{v}")));
+        parts.join("-")
+    }
+
     /// Checks every field against its range and against what `encoder` honours.
     pub fn validate(&self, encoder: EncoderKind) -> Result<()> {
         if let Some(v) = self.aq_mode {

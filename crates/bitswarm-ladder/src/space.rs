@@ -61,15 +61,21 @@ impl Candidate {
     }
 
     /// The profile that encodes this candidate: `base` with this candidate's encoder, size,
-    /// rate control, GOP, complexity and tuning, named like `360p-x264-crf23`.
+    /// rate control, GOP, complexity and tuning, named like `360p-x264-crf23` (with the
+    /// tuning's [`Tuning::short_name`] after it when set: `360p-x264-crf23-psnr-ref8`).
     pub fn to_profile(&self, base: &Profile) -> Profile {
         let rate = self.rate_control();
         let quantiser = match rate {
             RateControl::Crf { crf } => format!("crf{crf}"),
             _ => format!("qp{}", self.crf_or_qp),
         };
+        let mut name = format!("{}p-{}-{quantiser}", self.height, self.encoder);
+        let tuning = self.tuning.short_name();
+        if !tuning.is_empty() {
+            name = format!("{name}-{tuning}");
+        }
         Profile {
-            name: format!("{}p-{}-{quantiser}", self.height, self.encoder),
+            name,
             encoder: self.encoder,
             resolution: Resolution::Fixed {
                 width: self.width,
@@ -703,6 +709,20 @@ mod tests {
         assert_eq!(openh264.rate, RateControl::Qp { qp: 23 });
         assert_eq!(openh264.name, "360p-openh264-qp23");
         openh264.validate().unwrap();
+        // Two candidates that differ only in tuning have different names.
+        let tuned = Candidate {
+            tuning: Tuning {
+                tune: Some(Tune::Psnr),
+                aq_mode: Some(0),
+                aq_strength: Some(0.8),
+                psy_rd: Some(1.5),
+                refs: Some(8),
+            },
+            ..candidate(&b, 234)
+        }
+        .to_profile(&base);
+        assert_eq!(tuned.name, "234p-x264-crf23-psnr-aq0-aqs0.8-psy1.5-ref8");
+        tuned.validate().unwrap();
     }
 
     #[test]
