@@ -144,6 +144,10 @@ pub struct RunArgs {
     /// Job id prefix of the trial encodes [default: from the input name and the time].
     #[arg(long)]
     job_id: Option<String>,
+    /// Continue a ladder run that stopped: keep OUTDIR's trials and encode only what they
+    /// lack (run with the same input, options and seed, which propose the same trials).
+    #[arg(long)]
+    resume: bool,
 }
 
 fn parse_device(text: &str) -> std::result::Result<DeviceClass, String> {
@@ -321,6 +325,7 @@ async fn search(args: RunArgs) -> Result<()> {
         options,
         ffmpeg: args.ffmpeg,
         job_id,
+        resume: args.resume,
         progress: Arc::new(move |p: &LadderProgress| {
             let Some(bar) = &progress_bar else { return };
             match p {

@@ -234,6 +234,67 @@ fn trials_in_flight_at_once_do_not_change_the_search() {
 }
 
 #[test]
+fn a_stopped_ladder_run_resumes_from_its_finished_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_head("foreman_288p.y4m", 24, &dir.path().join("foreman24.y4m"));
+    let outdir = dir.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "ladder",
+            input.to_str().unwrap(),
+            "-o",
+            outdir.to_str().unwrap(),
+            "--budget",
+            "5",
+            "--workers",
+            "1",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        ok_json(&args);
+        read_json(&outdir.join("ladder.json"))["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["candidate"].to_string(),
+                    t["bytes"].as_u64().unwrap(),
+                    t["vmaf"].as_f64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = run(&[]);
+    assert_eq!(first.len(), 5);
+    // The run stopped: trial 1 never started, trial 2 has no report but the journal of another
+    // job, and a folder of an earlier, longer run is left over.
+    let trials = outdir.join("trials");
+    let report_of = |id: usize| trials.join(format!("{id:03}/report.json"));
+    let reports: Vec<Vec<u8>> = (0..5)
+        .map(|id| std::fs::read(report_of(id)).unwrap())
+        .collect();
+    std::fs::remove_dir_all(trials.join("001")).unwrap();
+    std::fs::remove_file(report_of(2)).unwrap();
+    std::fs::create_dir_all(trials.join("002/journal")).unwrap();
+    std::fs::write(
+        trials.join("002/journal/job.json"),
+        r#"{"input": "other.y4m", "input_bytes": 1, "config_crc": 0}"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(trials.join("007")).unwrap();
+
+    let resumed = run(&["--resume"]);
+    assert_eq!(resumed, first, "the same trials, bytes and scores");
+    // Finished trials are reused as they are, the others encoded again.
+    for (id, before) in reports.iter().enumerate() {
+        let after = std::fs::read(report_of(id)).unwrap();
+        assert_eq!(after == *before, ![1, 2].contains(&id), "trial {id}");
+    }
+    assert!(!trials.join("007").exists(), "stale trial folder left");
+}
+
+#[test]
 fn ladder_searches_a_clip_with_the_swarm_and_writes_every_output() {
     let dir = tempfile::tempdir().unwrap();
     let cat = catalog(dir.path());

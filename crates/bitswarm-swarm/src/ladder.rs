@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use bitswarm_abr::{Ladder, LadderFile, Rung, SegmentRow, VideoCodec, LADDER_FORMAT};
 use bitswarm_controller::{SwarmConfig, SwarmPolicy, TargetMetric};
-use bitswarm_core::{Codec, DeviceClass, EncoderKind, VideoInfo, GOP_RANGE};
+use bitswarm_core::{Codec, DeviceClass, EncoderKind, Profile, VideoInfo, GOP_RANGE};
 use bitswarm_ladder::{
     initial_candidates, Bounds, Candidate, DeliveryProfile, LadderModel, Mutation, Objective,
     RungTargets, Search, Spread, Trial, FEATURE_NAMES,
@@ -62,7 +62,7 @@ pub use train::{
 
 use crate::controller::{self, EncodeJob, Progress};
 use crate::mqtt::BrokerUrl;
-use crate::report::Outputs;
+use crate::report::{Outputs, Report};
 use crate::{Config, Error, Result};
 
 /// Format tag of `ladder.json`.
@@ -217,6 +217,10 @@ pub struct LadderJob {
     pub ffmpeg: Option<PathBuf>,
     /// Prefix of the trials' job ids.
     pub job_id: String,
+    /// Keep the trials of an earlier run into `outdir`: a trial whose journal belongs to the
+    /// same input and candidate encodes only the chunks it lacks (the search, being seeded,
+    /// proposes the same trials in the same order); any other trial is encoded afresh.
+    pub resume: bool,
     pub progress: Arc<dyn Fn(&LadderProgress) + Send + Sync>,
 }
 
@@ -410,6 +414,7 @@ pub async fn run(url: BrokerUrl, job: LadderJob) -> Result<LadderReport> {
         options,
         ffmpeg,
         job_id,
+        resume,
         progress,
     } = job;
     options.validate()?;
@@ -451,7 +456,7 @@ pub async fn run(url: BrokerUrl, job: LadderJob) -> Result<LadderReport> {
 
     for dir in ["trials", "rungs"] {
         let path = outdir.join(dir);
-        if path.exists() {
+        if path.exists() && !(resume && dir == "trials") {
             std::fs::remove_dir_all(&path).map_err(|e| output_error(&path, &e))?;
         }
         std::fs::create_dir_all(&path).map_err(|e| output_error(&path, &e))?;
@@ -464,8 +469,11 @@ pub async fn run(url: BrokerUrl, job: LadderJob) -> Result<LadderReport> {
         config: &trials_config,
         ffmpeg: ffmpeg.as_deref(),
         job_id: &job_id,
+        source,
+        frames: features.frames,
         metric: options.metric,
         budget: options.budget,
+        resume,
         progress: &progress,
     };
     let mut trials: Vec<TrialRun> = Vec::new();
@@ -475,6 +483,9 @@ pub async fn run(url: BrokerUrl, job: LadderJob) -> Result<LadderReport> {
         let family =
             search_family(&base, plan, &features, gop, &options, seed, &mut trials).await?;
         families.push(family);
+    }
+    if resume {
+        remove_stale_trials(&outdir, trials.len())?;
     }
 
     let mut rung_dirs = Vec::new();
@@ -657,12 +668,38 @@ struct TrialBase<'a> {
     config: &'a Config,
     ffmpeg: Option<&'a Path>,
     job_id: &'a str,
+    /// The input's size and frame count, which a reused trial must have.
+    source: VideoInfo,
+    frames: u64,
     metric: TargetMetric,
     budget: usize,
+    resume: bool,
     progress: &'a Arc<dyn Fn(&LadderProgress) + Send + Sync>,
 }
 
 impl TrialBase<'_> {
+    /// With `resume`, the report of the finished trial in `dir` if it encoded `profile` from
+    /// this input (same name, size and frame count) and its stream is complete.
+    fn finished(&self, dir: &str, profile: &Profile) -> Option<Report> {
+        if !self.resume {
+            return None;
+        }
+        let trial_dir = self.outdir.join(dir);
+        let outputs = Outputs::for_codec(profile.encoder.codec());
+        let text = std::fs::read(trial_dir.join(&outputs.report)).ok()?;
+        let report: Report = serde_json::from_slice(&text).ok()?;
+        let stream_bytes = std::fs::metadata(trial_dir.join(&outputs.stream))
+            .ok()?
+            .len();
+        let same = report.profile == *profile
+            && report.input == self.input
+            && report.source == self.source
+            && report.frames == self.frames
+            && report.outputs == outputs
+            && stream_bytes == report.bytes;
+        same.then_some(report)
+    }
+
     /// Encodes `candidate` with the swarm as trial `id`.
     async fn encode(&self, id: usize, family: &str, candidate: Candidate) -> Result<TrialRun> {
         let mut config = self.config.clone();
@@ -678,29 +715,43 @@ impl TrialBase<'_> {
         };
         let profile = config.profile.name.clone();
         let dir = format!("trials/{id:03}");
-        let progress = self.progress.clone();
-        let (budget, family_name, profile_name) = (self.budget, family.to_owned(), profile.clone());
-        let job = EncodeJob {
-            input: self.input.to_owned(),
-            outdir: self.outdir.join(&dir),
-            config,
-            resume: false,
-            ffmpeg: self.ffmpeg.map(Path::to_path_buf),
-            job_id: format!("{}-t{id}", self.job_id),
-            progress: Box::new(move |p: &Progress| {
-                progress(&LadderProgress::Trial {
-                    index: id,
-                    budget,
-                    family: family_name.clone(),
-                    profile: profile_name.clone(),
-                    encode: p.clone(),
-                })
-            }),
+        let job = |resume: bool| {
+            let progress = self.progress.clone();
+            let (budget, family_name, profile_name) =
+                (self.budget, family.to_owned(), profile.clone());
+            EncodeJob {
+                input: self.input.to_owned(),
+                outdir: self.outdir.join(&dir),
+                config: config.clone(),
+                resume,
+                ffmpeg: self.ffmpeg.map(Path::to_path_buf),
+                job_id: format!("{}-t{id}", self.job_id),
+                progress: Box::new(move |p: &Progress| {
+                    progress(&LadderProgress::Trial {
+                        index: id,
+                        budget,
+                        family: family_name.clone(),
+                        profile: profile_name.clone(),
+                        encode: p.clone(),
+                    })
+                }),
+            }
         };
-        let started = Instant::now();
-        let report = controller::run(self.url.clone(), job)
-            .await
-            .map_err(|e| Error::Job(format!("trial {id} ({profile}): {e}")))?;
+        let report = match self.finished(&dir, &config.profile) {
+            Some(report) => {
+                tracing::info!(id, %profile, "trial reused from the earlier run");
+                report
+            }
+            None => {
+                let mut result = controller::run(self.url.clone(), job(self.resume)).await;
+                if let Err(Error::Resume(why)) = &result {
+                    // No journal of this candidate in the trial's folder: nothing to reuse.
+                    tracing::info!(id, %profile, reason = %why, "trial not resumed, encoding it");
+                    result = controller::run(self.url.clone(), job(false)).await;
+                }
+                result.map_err(|e| Error::Job(format!("trial {id} ({profile}): {e}")))?
+            }
+        };
         let mean = |name: &str| report.quality.get(name).map(|p| p.mean);
         let missing = |name: &str| {
             Error::Job(format!(
@@ -736,7 +787,7 @@ impl TrialBase<'_> {
                 vmaf,
                 ssim: mean("ssim"),
                 bytes: report.bytes,
-                wall_s: started.elapsed().as_secs_f64(),
+                wall_s: report.wall_s,
                 dir,
             },
             outputs: report.outputs,
@@ -864,6 +915,25 @@ async fn search_family(
         hull,
         rungs,
     })
+}
+
+/// Removes the trial folders of an earlier run that this run did not reach (`trials/NNN` with
+/// `NNN >= count`).
+fn remove_stale_trials(outdir: &Path, count: usize) -> Result<()> {
+    let dir = outdir.join("trials");
+    let entries = std::fs::read_dir(&dir).map_err(|e| output_error(&dir, &e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| output_error(&dir, &e))?.path();
+        let stale = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|id| id >= count);
+        if stale {
+            std::fs::remove_dir_all(&path).map_err(|e| output_error(&path, &e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Links (or, across file systems, copies) a trial's outputs into a rung's folder.
