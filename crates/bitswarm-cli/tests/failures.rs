@@ -77,8 +77,7 @@ fn lost_attempts(report: &serde_json::Value) -> Vec<(u64, serde_json::Value)> {
 }
 
 /// Runs `clip` through a standalone broker with two worker processes, `disturbed` and `other`,
-/// does `disturb` to the first once it has delivered a chunk (it holds more of the job then),
-/// and checks that the job succeeds with output byte-identical to a clean run of the same
+/// does `disturb` to the first once it has delivered a chunk and holds another one, and checks that the job succeeds with output byte-identical to a clean run of the same
 /// pinned configuration. Returns the report.
 fn run_disturbing_one_server(
     clip_name: &str,
@@ -98,7 +97,20 @@ fn run_disturbing_one_server(
     let _other = worker(&url, other, None, None);
     let out = dir.path().join("disturbed");
     let encode = encode_remote(&source, &out, &config, &url, &["--json"]);
-    victim.wait_for("chunk done", Duration::from_secs(30));
+    // Counted from the victim's log: chunks assigned, and chunks done or cancelled.
+    let (mut assigned, mut finished) = (0, 0);
+    victim.wait_until(
+        "moment the victim holds work after its first chunk",
+        Duration::from_secs(30),
+        |line| {
+            if line.contains("chunk assigned") {
+                assigned += 1;
+            } else if line.contains("chunk done") || line.contains("chunk cancelled") {
+                finished += 1;
+            }
+            finished >= 1 && assigned > finished
+        },
+    );
     disturb(&mut victim);
     let output = encode.join().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));

@@ -90,13 +90,25 @@ impl Proc {
 
     /// Waits for a stderr line containing `needle`.
     pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        self.wait_until(&format!("a line with {needle:?}"), timeout, |line| {
+            line.contains(needle)
+        })
+    }
+
+    /// Reads stderr lines until `done` says so for one, and returns that line.
+    pub fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
+                Ok(line) if done(&line) => return line,
                 Ok(_) => {}
-                Err(e) => panic!("no line with {needle:?} within {timeout:?}: {e}"),
+                Err(e) => panic!("no {what} within {timeout:?}: {e}"),
             }
         }
     }
