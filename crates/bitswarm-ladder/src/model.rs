@@ -151,18 +151,24 @@ impl LadderModel {
     }
 
     /// Writes the model as pretty-printed JSON (after [`LadderModel::validate`]: an invalid
-    /// model is not written).
+    /// model is not written). The file is replaced at once (written beside it, then renamed),
+    /// so a reader or a crash never sees half a model.
     pub fn save(&self, path: &Path) -> Result<()> {
         self.validate()?;
         let json = serde_json::to_string_pretty(self).map_err(|e| Error::ModelFile {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
-        std::fs::write(path, json).map_err(|source| Error::Io {
-            action: "write",
-            path: path.to_owned(),
-            source,
-        })
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        std::fs::write(&tmp, json)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|source| Error::Io {
+                action: "write",
+                path: path.to_owned(),
+                source,
+            })
     }
 
     /// Reads and validates a model file.

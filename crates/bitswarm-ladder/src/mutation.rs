@@ -318,9 +318,9 @@ fn uniform_f32(rng: &mut impl Rng, range: &RangeInclusive<f32>) -> f32 {
     }
 }
 
-/// `v` rounded to 0.01, kept inside `range`.
+/// `v` rounded to 0.01, kept inside `range`; never -0 (which would print as "-0").
 fn round_cent(v: f32, range: &RangeInclusive<f32>) -> f32 {
-    clamp_to((v * 100.0).round() / 100.0, range)
+    clamp_to((v * 100.0).round() / 100.0, range) + 0.0
 }
 
 #[cfg(test)]
@@ -332,6 +332,15 @@ mod tests {
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn rounding_never_gives_negative_zero() {
+        // A step just below 0 at the lower bound rounds to -0.0 before the fix-up.
+        let v = round_cent(-0.004, &(0.0..=3.0));
+        assert!(v == 0.0 && v.is_sign_positive(), "{v:?}");
+        assert_eq!(format!("aqs{v}"), "aqs0");
+        assert_eq!(round_cent(1.234, &(0.0..=3.0)), 1.23);
+    }
 
     fn bounds() -> Bounds {
         let source = VideoInfo::new(1920, 1080, Rational::new(30, 1).unwrap()).unwrap();
