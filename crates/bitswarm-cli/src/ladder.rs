@@ -92,14 +92,16 @@ pub struct RunArgs {
     /// Input: a Y4M file, or H.264 in MP4 / Annex B (others through ffmpeg). Read once per
     /// trial encode, so not stdin.
     input: String,
-    /// Output folder: ladder.json, abr_ladder.json, rd.svg, rungs/, trials/ (both replaced).
+    /// Output folder: ladder.json, abr_ladder.json, rd.svg, rungs/, trials/ (both replaced,
+    /// except trials/ with --resume).
     #[arg(short, long)]
     output: PathBuf,
     /// A model from `bitswarm ladder train`: one bitstream family per likely cluster.
     #[arg(long)]
     model: Option<PathBuf>,
     /// After the search, add the title's scenes to the --model file (as `ladder train
-    /// --update` adds a catalog's), so the model learns from what is encoded.
+    /// --update` adds a catalog's), so the model learns from what is encoded. Each run with
+    /// --learn adds them again.
     #[arg(long, requires = "model")]
     learn: bool,
     /// The quality the search maximises and the top rung must reach.
@@ -145,7 +147,8 @@ pub struct RunArgs {
     #[arg(long)]
     job_id: Option<String>,
     /// Continue a ladder run that stopped: keep OUTDIR's trials and encode only what they
-    /// lack (run with the same input, options and seed, which propose the same trials).
+    /// lack. Give the same input, options, seed and model file as the stopped run: they make
+    /// the search propose the same trials.
     #[arg(long)]
     resume: bool,
 }
@@ -357,10 +360,20 @@ async fn search(args: RunArgs) -> Result<()> {
     let report = result?;
     let learned = match (args.learn, &args.model) {
         (true, Some(path)) => {
-            let mut model = LadderModel::load(path)?;
-            ladder::update(&mut model, std::slice::from_ref(&report.features))?;
-            model.save(path)?;
-            Some((path, model.gmm.samples()))
+            let learn = || -> Result<u64> {
+                let mut model = LadderModel::load(path)?;
+                ladder::update(&mut model, std::slice::from_ref(&report.features))?;
+                model.save(path)?;
+                Ok(model.gmm.samples())
+            };
+            let samples = learn().with_context(|| {
+                format!(
+                    "the ladder is written to {}, but adding its scenes to {} failed",
+                    args.output.display(),
+                    path.display()
+                )
+            })?;
+            Some((path, samples))
         }
         _ => None,
     };

@@ -8,8 +8,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use bitswarm_abr::Ladder;
+use bitswarm_controller::ChunkSpan;
 use bitswarm_ladder::LadderModel;
 use bitswarm_media::y4m::Y4mWriter;
+use bitswarm_swarm::journal::{JobIdentity, Journal};
 use serde_json::Value;
 
 use common::*;
@@ -255,6 +257,11 @@ fn a_stopped_ladder_run_resumes_from_its_finished_trials() {
         read_json(&outdir.join("ladder.json"))["trials"]
             .as_array()
             .unwrap()
+            .clone()
+    };
+    // What a resumed run must reproduce of each trial.
+    let outcome = |trials: &[Value]| -> Vec<(String, u64, f64)> {
+        trials
             .iter()
             .map(|t| {
                 (
@@ -263,12 +270,15 @@ fn a_stopped_ladder_run_resumes_from_its_finished_trials() {
                     t["vmaf"].as_f64().unwrap(),
                 )
             })
-            .collect::<Vec<_>>()
+            .collect()
     };
     let first = run(&[]);
     assert_eq!(first.len(), 5);
-    // The run stopped: trial 1 never started, trial 2 has no report but the journal of another
-    // job, and a folder of an earlier, longer run is left over.
+    assert!(first.iter().all(|t| t["reused"] == false));
+
+    // The run stopped: trial 1 never started; trial 2 has no report but the journal of another
+    // job; trial 3 had encoded its one chunk into its journal but not written its outputs; a
+    // folder of an earlier, longer run is left over.
     let trials = outdir.join("trials");
     let report_of = |id: usize| trials.join(format!("{id:03}/report.json"));
     let reports: Vec<Vec<u8>> = (0..5)
@@ -282,15 +292,40 @@ fn a_stopped_ladder_run_resumes_from_its_finished_trials() {
         r#"{"input": "other.y4m", "input_bytes": 1, "config_crc": 0}"#,
     )
     .unwrap();
+    let report3 = read_json(&report_of(3));
+    let identity: JobIdentity = serde_json::from_value(report3["identity"].clone()).unwrap();
+    let chunk = &report3["chunks"].as_array().unwrap()[..];
+    assert_eq!(chunk.len(), 1, "24 frames make one chunk");
+    let chunk = &chunk[0];
+    let mut journal = Journal::open(&trials.join("003"), &identity, false).unwrap();
+    journal
+        .record(
+            serde_json::from_value::<ChunkSpan>(chunk.clone()).unwrap(),
+            serde_json::from_value(chunk["config"].clone()).unwrap(),
+            serde_json::from_value(chunk["rate"].clone()).unwrap(),
+            &std::fs::read(trials.join("003/stream.h264")).unwrap(),
+        )
+        .unwrap();
+    drop(journal);
     std::fs::create_dir_all(trials.join("007")).unwrap();
 
     let resumed = run(&["--resume"]);
-    assert_eq!(resumed, first, "the same trials, bytes and scores");
-    // Finished trials are reused as they are, the others encoded again.
+    assert_eq!(
+        outcome(&resumed),
+        outcome(&first),
+        "the same trials, bytes and scores"
+    );
+    // Finished trials are reused as they are; trial 3 took its chunk from its journal; trials 1
+    // and 2 were encoded again.
+    let reused: Vec<bool> = resumed.iter().map(|t| t["reused"] == true).collect();
+    assert_eq!(reused, [true, false, false, false, true]);
     for (id, before) in reports.iter().enumerate() {
         let after = std::fs::read(report_of(id)).unwrap();
-        assert_eq!(after == *before, ![1, 2].contains(&id), "trial {id}");
+        assert_eq!(after == *before, reused[id], "trial {id}");
     }
+    let report3 = read_json(&report_of(3));
+    assert_eq!(report3["chunks"][0]["resumed"], true);
+    assert!(!trials.join("003/journal").exists());
     assert!(!trials.join("007").exists(), "stale trial folder left");
 }
 

@@ -201,16 +201,7 @@ pub async fn run(url: BrokerUrl, job: EncodeJob) -> Result<Report> {
     )?;
     std::fs::create_dir_all(&outdir)
         .map_err(|e| Error::Output(format!("cannot create {}: {e}", outdir.display())))?;
-    let identity = JobIdentity {
-        input: if input == "-" {
-            "-".into()
-        } else {
-            std::fs::canonicalize(&input).map_or(input.clone(), |p| p.display().to_string())
-        },
-        input_bytes: std::fs::metadata(&input).ok().map(|m| m.len()),
-        config_crc: config.output_fingerprint(),
-    };
-    let journal = Journal::open(&outdir, &identity, resume)?;
+    let journal = Journal::open(&outdir, &JobIdentity::of(&input, &config), resume)?;
 
     let will = Will {
         topic: topics.job(&id, JobTopic::Status),
@@ -1074,6 +1065,7 @@ impl Job {
             job: self.id.as_str().to_owned(),
             input: input.to_owned(),
             input_format,
+            identity: self.journal.identity().clone(),
             source: self.info,
             profile: self.config.profile.clone(),
             frames,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use bitswarm_controller::{ChunkSpan, SwarmConfig};
 use bitswarm_core::RateControl;
 
-use crate::{Error, Result};
+use crate::{Config, Error, Result};
 
 /// What identifies a job, so a journal is never applied to another input or configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +23,22 @@ pub struct JobIdentity {
     pub input_bytes: Option<u64>,
     /// CRC-32 of the job's configuration as TOML.
     pub config_crc: u32,
+}
+
+impl JobIdentity {
+    /// The identity of a job of `input` (a path, or `-` for stdin) with `config`: the input's
+    /// canonical path and size, and the fingerprint of the settings that change the output.
+    pub fn of(input: &str, config: &Config) -> Self {
+        Self {
+            input: if input == "-" {
+                "-".into()
+            } else {
+                fs::canonicalize(input).map_or(input.to_owned(), |p| p.display().to_string())
+            },
+            input_bytes: fs::metadata(input).ok().map(|m| m.len()),
+            config_crc: config.output_fingerprint(),
+        }
+    }
 }
 
 /// A finished chunk as recorded in the journal.
@@ -43,16 +59,23 @@ pub struct JournalEntry {
 #[derive(Debug)]
 pub struct Journal {
     dir: PathBuf,
+    identity: JobIdentity,
     log: File,
     done: BTreeMap<u32, JournalEntry>,
 }
 
 impl Journal {
+    /// True when `outdir` holds a journal: a job started there and had not written its outputs
+    /// (a finished job removes its journal).
+    pub fn exists(outdir: &Path) -> bool {
+        journal_dir(outdir).join(JOB_FILE).is_file()
+    }
+
     /// Opens the journal in `outdir`. With `resume`, finished chunks of the same job are kept;
     /// otherwise any earlier journal is discarded.
     pub fn open(outdir: &Path, identity: &JobIdentity, resume: bool) -> Result<Self> {
-        let dir = outdir.join("journal");
-        let job_file = dir.join("job.json");
+        let dir = journal_dir(outdir);
+        let job_file = dir.join(JOB_FILE);
         let mut done = BTreeMap::new();
         if resume {
             let text = fs::read_to_string(&job_file).map_err(|e| {
@@ -91,7 +114,17 @@ impl Journal {
             .create(true)
             .append(true)
             .open(dir.join("chunks.jsonl"))?;
-        Ok(Self { dir, log, done })
+        Ok(Self {
+            dir,
+            identity: identity.clone(),
+            log,
+            done,
+        })
+    }
+
+    /// What the journal belongs to.
+    pub fn identity(&self) -> &JobIdentity {
+        &self.identity
     }
 
     /// The finished chunk with this span, if the journal has it.
@@ -148,6 +181,13 @@ impl Journal {
         fs::remove_dir_all(&self.dir)?;
         Ok(())
     }
+}
+
+/// The file naming the job a journal belongs to.
+const JOB_FILE: &str = "job.json";
+
+fn journal_dir(outdir: &Path) -> PathBuf {
+    outdir.join("journal")
 }
 
 fn chunk_path(dir: &Path, index: u32) -> PathBuf {

@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use bitswarm_abr::{Ladder, LadderFile, Rung, SegmentRow, VideoCodec, LADDER_FORMAT};
 use bitswarm_controller::{SwarmConfig, SwarmPolicy, TargetMetric};
-use bitswarm_core::{Codec, DeviceClass, EncoderKind, Profile, VideoInfo, GOP_RANGE};
+use bitswarm_core::{Codec, DeviceClass, EncoderKind, VideoInfo, GOP_RANGE};
 use bitswarm_ladder::{
     initial_candidates, Bounds, Candidate, DeliveryProfile, LadderModel, Mutation, Objective,
     RungTargets, Search, Spread, Trial, FEATURE_NAMES,
@@ -61,6 +61,7 @@ pub use train::{
 };
 
 use crate::controller::{self, EncodeJob, Progress};
+use crate::journal::{JobIdentity, Journal};
 use crate::mqtt::BrokerUrl;
 use crate::report::{Outputs, Report};
 use crate::{Config, Error, Result};
@@ -217,9 +218,10 @@ pub struct LadderJob {
     pub ffmpeg: Option<PathBuf>,
     /// Prefix of the trials' job ids.
     pub job_id: String,
-    /// Keep the trials of an earlier run into `outdir`: a trial whose journal belongs to the
-    /// same input and candidate encodes only the chunks it lacks (the search, being seeded,
-    /// proposes the same trials in the same order); any other trial is encoded afresh.
+    /// Keep the trials of an earlier run into `outdir` (the search, being seeded, proposes the
+    /// same trials in the same order): a finished trial of the same input and candidate is
+    /// reused as it is, an unfinished one encodes only the chunks its journal lacks, any other
+    /// is encoded afresh.
     pub resume: bool,
     pub progress: Arc<dyn Fn(&LadderProgress) + Send + Sync>,
 }
@@ -250,7 +252,10 @@ pub struct TrialRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssim: Option<f64>,
     pub bytes: u64,
+    /// Wall time of the trial's encode job (for a reused trial: of the earlier run's).
     pub wall_s: f64,
+    /// Taken as it was from an earlier run's outputs (`--resume`), not encoded by this run.
+    pub reused: bool,
     /// Output folder, relative to OUTDIR.
     pub dir: String,
 }
@@ -469,8 +474,6 @@ pub async fn run(url: BrokerUrl, job: LadderJob) -> Result<LadderReport> {
         config: &trials_config,
         ffmpeg: ffmpeg.as_deref(),
         job_id: &job_id,
-        source,
-        frames: features.frames,
         metric: options.metric,
         budget: options.budget,
         resume,
@@ -668,9 +671,6 @@ struct TrialBase<'a> {
     config: &'a Config,
     ffmpeg: Option<&'a Path>,
     job_id: &'a str,
-    /// The input's size and frame count, which a reused trial must have.
-    source: VideoInfo,
-    frames: u64,
     metric: TargetMetric,
     budget: usize,
     resume: bool,
@@ -678,26 +678,25 @@ struct TrialBase<'a> {
 }
 
 impl TrialBase<'_> {
-    /// With `resume`, the report of the finished trial in `dir` if it encoded `profile` from
-    /// this input (same name, size and frame count) and its stream is complete.
-    fn finished(&self, dir: &str, profile: &Profile) -> Option<Report> {
-        if !self.resume {
+    /// The report of a finished trial in `trial_dir` that encoded this input with `config` and
+    /// measured every score a trial needs. A trial whose journal is still there had not
+    /// finished: a job removes its journal only after writing its outputs.
+    fn finished(&self, trial_dir: &Path, config: &Config) -> Option<Report> {
+        if Journal::exists(trial_dir) {
             return None;
         }
-        let trial_dir = self.outdir.join(dir);
-        let outputs = Outputs::for_codec(profile.encoder.codec());
+        let outputs = Outputs::for_codec(config.profile.encoder.codec());
         let text = std::fs::read(trial_dir.join(&outputs.report)).ok()?;
         let report: Report = serde_json::from_slice(&text).ok()?;
-        let stream_bytes = std::fs::metadata(trial_dir.join(&outputs.stream))
-            .ok()?
-            .len();
-        let same = report.profile == *profile
-            && report.input == self.input
-            && report.source == self.source
-            && report.frames == self.frames
+        let complete = report.identity == JobIdentity::of(self.input, config)
             && report.outputs == outputs
-            && stream_bytes == report.bytes;
-        same.then_some(report)
+            && [&outputs.stream, &outputs.mp4]
+                .iter()
+                .all(|name| trial_dir.join(name).is_file())
+            && ["vmaf", self.metric.name()]
+                .iter()
+                .all(|name| report.quality.contains_key(*name));
+        complete.then_some(report)
     }
 
     /// Encodes `candidate` with the swarm as trial `id`.
@@ -715,13 +714,14 @@ impl TrialBase<'_> {
         };
         let profile = config.profile.name.clone();
         let dir = format!("trials/{id:03}");
+        let trial_dir = self.outdir.join(&dir);
         let job = |resume: bool| {
             let progress = self.progress.clone();
             let (budget, family_name, profile_name) =
                 (self.budget, family.to_owned(), profile.clone());
             EncodeJob {
                 input: self.input.to_owned(),
-                outdir: self.outdir.join(&dir),
+                outdir: trial_dir.clone(),
                 config: config.clone(),
                 resume,
                 ffmpeg: self.ffmpeg.map(Path::to_path_buf),
@@ -737,15 +737,21 @@ impl TrialBase<'_> {
                 }),
             }
         };
-        let report = match self.finished(&dir, &config.profile) {
+        let earlier = self
+            .resume
+            .then(|| self.finished(&trial_dir, &config))
+            .flatten();
+        let reused = earlier.is_some();
+        let report = match earlier {
             Some(report) => {
                 tracing::info!(id, %profile, "trial reused from the earlier run");
                 report
             }
             None => {
-                let mut result = controller::run(self.url.clone(), job(self.resume)).await;
+                let resume = self.resume && Journal::exists(&trial_dir);
+                let mut result = controller::run(self.url.clone(), job(resume)).await;
                 if let Err(Error::Resume(why)) = &result {
-                    // No journal of this candidate in the trial's folder: nothing to reuse.
+                    // The journal of another job (another candidate or input): start afresh.
                     tracing::info!(id, %profile, reason = %why, "trial not resumed, encoding it");
                     result = controller::run(self.url.clone(), job(false)).await;
                 }
@@ -788,6 +794,7 @@ impl TrialBase<'_> {
                 ssim: mean("ssim"),
                 bytes: report.bytes,
                 wall_s: report.wall_s,
+                reused,
                 dir,
             },
             outputs: report.outputs,

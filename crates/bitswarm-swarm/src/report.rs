@@ -8,6 +8,8 @@ use bitswarm_analysis::Analysis;
 use bitswarm_controller::{Attempt, Probe, SceneDecision, SwarmConfig, TargetConfig};
 use bitswarm_core::{Profile, RateControl, VideoInfo};
 
+use crate::journal::JobIdentity;
+
 /// One telemetry sample of a server, as the controller received it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TelemetrySample {
@@ -196,6 +198,8 @@ pub struct Report {
     pub job: String,
     pub input: String,
     pub input_format: String,
+    /// The input and configuration the output came from, as the job's journal had them.
+    pub identity: JobIdentity,
     pub source: VideoInfo,
     pub profile: Profile,
     pub frames: u64,
