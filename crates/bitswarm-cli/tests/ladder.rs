@@ -62,6 +62,41 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// A ladder search of `input` into `outdir` with a budget of 5 trials and `extra` arguments;
+/// returns the trials of its `ladder.json`.
+fn small_ladder(input: &Path, outdir: &Path, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec![
+        "ladder",
+        input.to_str().unwrap(),
+        "-o",
+        outdir.to_str().unwrap(),
+        "--budget",
+        "5",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    ok_json(&args);
+    read_json(&outdir.join("ladder.json"))["trials"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// What two runs of the same search must share of each trial, in order: candidate, bytes and
+/// VMAF.
+fn outcome(trials: &[Value]) -> Vec<(String, u64, f64)> {
+    trials
+        .iter()
+        .map(|t| {
+            (
+                t["candidate"].to_string(),
+                t["bytes"].as_u64().unwrap(),
+                t["vmaf"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn train_fits_a_model_that_loads_and_update_adds_the_new_scenes() {
     let dir = tempfile::tempdir().unwrap();
@@ -202,33 +237,11 @@ fn trials_in_flight_at_once_do_not_change_the_search() {
     let input = write_head("foreman_288p.y4m", 24, &dir.path().join("foreman24.y4m"));
     let run = |parallel: &str| {
         let outdir = dir.path().join(format!("out{parallel}"));
-        ok_json(&[
-            "ladder",
-            input.to_str().unwrap(),
-            "-o",
-            outdir.to_str().unwrap(),
-            "--budget",
-            "5",
-            "--parallel",
-            parallel,
-            "--workers",
-            "2",
-            "--json",
-        ]);
-        let report = read_json(&outdir.join("ladder.json"));
-        report["trials"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t["id"].as_u64().unwrap(),
-                    t["candidate"].to_string(),
-                    t["bytes"].as_u64().unwrap(),
-                    t["vmaf"].as_f64().unwrap(),
-                )
-            })
-            .collect::<Vec<_>>()
+        let trials = small_ladder(&input, &outdir, &["--parallel", parallel, "--workers", "2"]);
+        for (k, t) in trials.iter().enumerate() {
+            assert_eq!(t["id"], k, "trials are numbered in order");
+        }
+        outcome(&trials)
     };
     let (one, four) = (run("1"), run("4"));
     assert_eq!(one.len(), 5);
@@ -240,38 +253,8 @@ fn a_stopped_ladder_run_resumes_from_its_finished_trials() {
     let dir = tempfile::tempdir().unwrap();
     let input = write_head("foreman_288p.y4m", 24, &dir.path().join("foreman24.y4m"));
     let outdir = dir.path().join("out");
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "ladder",
-            input.to_str().unwrap(),
-            "-o",
-            outdir.to_str().unwrap(),
-            "--budget",
-            "5",
-            "--workers",
-            "1",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        ok_json(&args);
-        read_json(&outdir.join("ladder.json"))["trials"]
-            .as_array()
-            .unwrap()
-            .clone()
-    };
-    // What a resumed run must reproduce of each trial.
-    let outcome = |trials: &[Value]| -> Vec<(String, u64, f64)> {
-        trials
-            .iter()
-            .map(|t| {
-                (
-                    t["candidate"].to_string(),
-                    t["bytes"].as_u64().unwrap(),
-                    t["vmaf"].as_f64().unwrap(),
-                )
-            })
-            .collect()
-    };
+    let run =
+        |extra: &[&str]| small_ladder(&input, &outdir, &[&["--workers", "1"], extra].concat());
     let first = run(&[]);
     assert_eq!(first.len(), 5);
     assert!(first.iter().all(|t| t["reused"] == false));
