@@ -1096,6 +1096,29 @@ pub(crate) fn synthetic_features(
     }
 }
 
+/// A 640x360, 25 fps clip of 10-frame scenes with [`synthetic_features`] `(ti, complexity)`
+/// each (for the tests of this module and of `train`).
+#[cfg(test)]
+pub(crate) fn synthetic_clip(name: &str, scenes: &[(f64, f64)], cut_rate: f64) -> ClipFeatures {
+    let rows: Vec<SceneFeatureRow> = scenes
+        .iter()
+        .enumerate()
+        .map(|(i, &(ti, complexity))| SceneFeatureRow {
+            start: 10 * i as u64,
+            frames: 10,
+            features: synthetic_features(ti, complexity, cut_rate),
+        })
+        .collect();
+    ClipFeatures {
+        input: name.into(),
+        source: VideoInfo::new(640, 360, bitswarm_core::Rational::new(25, 1).unwrap()).unwrap(),
+        frames: 10 * rows.len() as u64,
+        probe_size: (320, 180),
+        clip: weighted_mean(&rows).unwrap(),
+        scenes: rows,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1166,24 +1189,7 @@ mod tests {
     }
 
     fn model() -> LadderModel {
-        let clip = |name: &str, scenes: &[(f64, f64)]| {
-            let rows: Vec<SceneFeatureRow> = scenes
-                .iter()
-                .map(|&(ti, c)| SceneFeatureRow {
-                    start: 0,
-                    frames: 10,
-                    features: features(ti, c),
-                })
-                .collect();
-            ClipFeatures {
-                input: name.into(),
-                source: VideoInfo::new(640, 360, Rational::new(25, 1).unwrap()).unwrap(),
-                frames: 10 * rows.len() as u64,
-                probe_size: (320, 180),
-                clip: weighted_mean(&rows).unwrap(),
-                scenes: rows,
-            }
-        };
+        let clip = |name: &str, scenes: &[(f64, f64)]| synthetic_clip(name, scenes, 1.0);
         train(
             &[
                 clip("calm", &[(1.0, 2.0), (1.2, 2.1), (0.9, 1.9), (1.1, 2.0)]),

@@ -185,26 +185,9 @@ fn clusters(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ladder::features::SceneFeatureRow;
 
     fn clip(name: &str, scenes: &[(f64, f64)]) -> ClipFeatures {
-        let rows: Vec<SceneFeatureRow> = scenes
-            .iter()
-            .enumerate()
-            .map(|(i, &(ti, complexity))| SceneFeatureRow {
-                start: 10 * i as u64,
-                frames: 10,
-                features: crate::ladder::synthetic_features(ti, complexity, 2.5),
-            })
-            .collect();
-        ClipFeatures {
-            input: name.into(),
-            source: VideoInfo::new(640, 360, Rational::new(25, 1).unwrap()).unwrap(),
-            frames: 10 * rows.len() as u64,
-            probe_size: (320, 180),
-            clip: super::super::features::weighted_mean(&rows).unwrap(),
-            scenes: rows,
-        }
+        crate::ladder::synthetic_clip(name, scenes, 2.5)
     }
 
     #[test]
