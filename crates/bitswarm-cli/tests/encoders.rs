@@ -25,26 +25,6 @@ fn short_clip(dir: &Path, name: &str, frames: usize) -> PathBuf {
     path
 }
 
-/// `bitswarm encode SOURCE -o OUT --workers 2 --config CONFIG EXTRA... --json`: the summary.
-fn encode_with_two_servers(
-    source: &Path,
-    out: &Path,
-    config: &Path,
-    extra: &[&str],
-) -> serde_json::Value {
-    let mut args = vec![
-        source.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--workers",
-        "2",
-        "--config",
-        config.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    encode_json(&args)
-}
-
 /// `bitswarm quality REF DIST --json` (DIST decoded through FFmpeg for HEVC and AV1 MP4s).
 fn measure(reference: &Path, distorted: &Path) -> serde_json::Value {
     let out = run(&[

@@ -19,15 +19,7 @@ fn report(outdir: &Path) -> serde_json::Value {
 /// The clean reference: the embedded broker, two servers, the same pinned configuration.
 fn clean_run(source: &Path, config: &Path, dir: &Path) -> Vec<u8> {
     let out = dir.join("clean");
-    encode_json(&[
-        source.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--workers",
-        "2",
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    encode_with_two_servers(source, &out, config, &[]);
     read(&out.join("stream.h264"))
 }
 

@@ -188,6 +188,26 @@ pub fn encode_json(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON summary")
 }
 
+/// `bitswarm encode SOURCE -o OUT --workers 2 --config CONFIG EXTRA... --json`: the summary.
+pub fn encode_with_two_servers(
+    source: &Path,
+    out: &Path,
+    config: &Path,
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args = vec![
+        source.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--workers",
+        "2",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    encode_json(&args)
+}
+
 /// A config file with a policy pinned to one outcome, so outputs are reproducible.
 pub fn pinned_config(
     dir: &Path,
