@@ -65,10 +65,11 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// True when `outdir` holds a journal: a job started there and had not written its outputs
-    /// (a finished job removes its journal).
-    pub fn exists(outdir: &Path) -> bool {
-        journal_dir(outdir).join(JOB_FILE).is_file()
+    /// The job whose journal `outdir` holds, if it holds a readable one: a job started there and
+    /// had not written its outputs (a finished job removes its journal).
+    pub fn owner(outdir: &Path) -> Option<JobIdentity> {
+        let text = fs::read(journal_dir(outdir).join(JOB_FILE)).ok()?;
+        serde_json::from_slice(&text).ok()
     }
 
     /// Opens the journal in `outdir`. With `resume`, finished chunks of the same job are kept;

@@ -678,17 +678,17 @@ struct TrialBase<'a> {
 }
 
 impl TrialBase<'_> {
-    /// The report of a finished trial in `trial_dir` that encoded this input with `config` and
-    /// measured every score a trial needs. A trial whose journal is still there had not
-    /// finished: a job removes its journal only after writing its outputs.
-    fn finished(&self, trial_dir: &Path, config: &Config) -> Option<Report> {
-        if Journal::exists(trial_dir) {
+    /// The report of a finished trial in `trial_dir` that was the job `identity` and measured
+    /// every score a trial needs. A trial whose journal is still there had not finished: a job
+    /// removes its journal only after writing its outputs.
+    fn finished(&self, trial_dir: &Path, codec: Codec, identity: &JobIdentity) -> Option<Report> {
+        if Journal::owner(trial_dir).is_some() {
             return None;
         }
-        let outputs = Outputs::for_codec(config.profile.encoder.codec());
+        let outputs = Outputs::for_codec(codec);
         let text = std::fs::read(trial_dir.join(&outputs.report)).ok()?;
         let report: Report = serde_json::from_slice(&text).ok()?;
-        let complete = report.identity == JobIdentity::of(self.input, config)
+        let complete = report.identity == *identity
             && report.outputs == outputs
             && [&outputs.stream, &outputs.mp4]
                 .iter()
@@ -715,31 +715,10 @@ impl TrialBase<'_> {
         let profile = config.profile.name.clone();
         let dir = format!("trials/{id:03}");
         let trial_dir = self.outdir.join(&dir);
-        let job = |resume: bool| {
-            let progress = self.progress.clone();
-            let (budget, family_name, profile_name) =
-                (self.budget, family.to_owned(), profile.clone());
-            EncodeJob {
-                input: self.input.to_owned(),
-                outdir: trial_dir.clone(),
-                config: config.clone(),
-                resume,
-                ffmpeg: self.ffmpeg.map(Path::to_path_buf),
-                job_id: format!("{}-t{id}", self.job_id),
-                progress: Box::new(move |p: &Progress| {
-                    progress(&LadderProgress::Trial {
-                        index: id,
-                        budget,
-                        family: family_name.clone(),
-                        profile: profile_name.clone(),
-                        encode: p.clone(),
-                    })
-                }),
-            }
-        };
+        let identity = JobIdentity::of(self.input, &config);
         let earlier = self
             .resume
-            .then(|| self.finished(&trial_dir, &config))
+            .then(|| self.finished(&trial_dir, config.profile.encoder.codec(), &identity))
             .flatten();
         let reused = earlier.is_some();
         let report = match earlier {
@@ -748,14 +727,32 @@ impl TrialBase<'_> {
                 report
             }
             None => {
-                let resume = self.resume && Journal::exists(&trial_dir);
-                let mut result = controller::run(self.url.clone(), job(resume)).await;
-                if let Err(Error::Resume(why)) = &result {
-                    // The journal of another job (another candidate or input): start afresh.
-                    tracing::info!(id, %profile, reason = %why, "trial not resumed, encoding it");
-                    result = controller::run(self.url.clone(), job(false)).await;
-                }
-                result.map_err(|e| Error::Job(format!("trial {id} ({profile}): {e}")))?
+                // Continue this job's journal; one of another job (another candidate or input)
+                // is discarded.
+                let resume = self.resume && Journal::owner(&trial_dir) == Some(identity);
+                let progress = self.progress.clone();
+                let (budget, family_name, profile_name) =
+                    (self.budget, family.to_owned(), profile.clone());
+                let job = EncodeJob {
+                    input: self.input.to_owned(),
+                    outdir: trial_dir,
+                    config,
+                    resume,
+                    ffmpeg: self.ffmpeg.map(Path::to_path_buf),
+                    job_id: format!("{}-t{id}", self.job_id),
+                    progress: Box::new(move |p: &Progress| {
+                        progress(&LadderProgress::Trial {
+                            index: id,
+                            budget,
+                            family: family_name.clone(),
+                            profile: profile_name.clone(),
+                            encode: p.clone(),
+                        })
+                    }),
+                };
+                controller::run(self.url.clone(), job)
+                    .await
+                    .map_err(|e| Error::Job(format!("trial {id} ({profile}): {e}")))?
             }
         };
         let mean = |name: &str| report.quality.get(name).map(|p| p.mean);
